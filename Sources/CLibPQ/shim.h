@@ -1,0 +1,4 @@
+#ifndef HEARD_CLIBPQ_SHIM_H
+#define HEARD_CLIBPQ_SHIM_H
+#include <libpq-fe.h>
+#endif

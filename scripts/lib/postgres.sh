@@ -1,0 +1,40 @@
+# Shell helpers for a private, throw-away PostgreSQL cluster on a Unix socket only.
+# PostgreSQL refuses to run as root, so when we are root the cluster belongs to `postgres`.
+
+heard_pg_bindir() {
+  if [ -n "${PG_BINDIR:-}" ]; then echo "$PG_BINDIR"; return; fi
+  if command -v pg_config >/dev/null 2>&1 && [ -x "$(pg_config --bindir)/initdb" ]; then
+    pg_config --bindir; return
+  fi
+  ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1
+}
+
+heard_pg_as_owner() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# heard_pg_start DIR: initdb (if needed) and start a cluster whose data and socket live in DIR.
+heard_pg_start() {
+  local dir=$1 bin; bin=$(heard_pg_bindir)
+  [ -x "$bin/initdb" ] || { echo "PostgreSQL server binaries not found (apt-get install postgresql)" >&2; return 1; }
+  mkdir -p "$dir"
+  if [ "$(id -u)" = 0 ]; then chown postgres: "$dir"; fi
+  chmod 700 "$dir"
+  if [ ! -f "$dir/PG_VERSION" ]; then
+    heard_pg_as_owner "$bin/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
+  fi
+  heard_pg_as_owner "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
+    -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c max_connections=200 -c fsync=off" start >/dev/null
+}
+
+heard_pg_stop() {
+  local dir=$1 bin; bin=$(heard_pg_bindir)
+  [ -f "$dir/postmaster.pid" ] || return 0
+  heard_pg_as_owner "$bin/pg_ctl" -D "$dir" -m fast -w stop >/dev/null
+}
+
+heard_pg_createdb() {
+  local dir=$1 name=$2 bin; bin=$(heard_pg_bindir)
+  "$bin/psql" -h "$dir" -U postgres -d postgres -qAt -v ON_ERROR_STOP=1 \
+    -c "CREATE DATABASE \"$name\"" >/dev/null
+}
