@@ -1,0 +1,310 @@
+import Dispatch
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One accepted socket and its HTTP/1.1 state machine.
+///
+/// `@unchecked Sendable`: a wrapper around a socket file descriptor. Every use of it and of its
+/// mutable state happens on its event loop's serial queue (the sources' handlers target that
+/// queue, and handlers' tasks run on the loop's executor); `dispatchPrecondition` guards it.
+final class Connection: @unchecked Sendable {
+    private enum Phase {
+        /// Waiting for, or reading, the next request.
+        case reading
+        /// A handler is producing the response; reading is paused (one request at a time).
+        case processing
+        /// The response did not fit in the socket buffer; the write source finishes it.
+        case writing
+        /// An error answer was sent and our side shut down; unread input is drained, then closed.
+        case lingering(since: UInt64)
+        case closed
+    }
+
+    private let fd: Int32
+    private let loop: EventLoop
+    private let core: ServerCore
+    private var parser: HTTPParser
+    private var phase = Phase.reading
+    private let readSource: DispatchSourceRead
+    private var readSuspended = false
+    private var writeSource: DispatchSourceWrite?
+    private var writeSuspended = false
+    private var cancelledSources = 0
+    private var output: [UInt8] = []
+    private var outputOffset = 0
+    private var closeAfterWrite = false
+    private var draining = false
+    private var lastActivity: UInt64
+    /// When the first byte of the request being read arrived.
+    private var requestStarted: UInt64?
+
+    init(fd: Int32, loop: EventLoop, core: ServerCore) {
+        self.fd = fd
+        self.loop = loop
+        self.core = core
+        self.parser = HTTPParser(limits: core.configuration.parserLimits)
+        self.lastActivity = DispatchTime.now().uptimeNanoseconds
+        self.readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
+    }
+
+    /// Call on the loop's queue.
+    func start() {
+        loop.register(self)
+        readSource.setEventHandler { [self] in readable() }
+        readSource.setCancelHandler { [self] in sourceCancelled() }
+        readSource.activate()
+    }
+
+    // MARK: - Reading
+
+    private func readable() {
+        let count = withUnsafeTemporaryAllocation(byteCount: 64 * 1024, alignment: 16) { buffer -> Int in
+            let count = read(fd, buffer.baseAddress, buffer.count)
+            if count > 0, case .reading = phase {
+                parser.append(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            }
+            return count
+        }
+        if count > 0 {
+            let now = DispatchTime.now().uptimeNanoseconds
+            lastActivity = now
+            switch phase {
+            case .reading:
+                if requestStarted == nil { requestStarted = now }
+                processInput()
+            case .lingering:
+                break  // discarding what the client still sends after our error answer
+            default:
+                break
+            }
+        } else if count == 0 {
+            close()  // the peer closed; any response owed was already written
+        } else if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
+            close()
+        }
+    }
+
+    /// Parses and dispatches the next complete request, if the buffer holds one.
+    private func processInput() {
+        guard case .reading = phase else { return }
+        let parsed: HTTPParser.ParsedRequest?
+        do {
+            parsed = try parser.nextRequest()
+        } catch {
+            sendError(HTTPError(error.status, detail: error.detail), method: nil, requestID: nil)
+            return
+        }
+        if parser.pendingContinue {
+            parser.continueSent()
+            let interim = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+            let sent = interim.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if sent != interim.count { close(); return }
+        }
+        guard let parsed else {
+            resumeReading()
+            return
+        }
+        dispatch(parsed)
+    }
+
+    private func dispatch(_ parsed: HTTPParser.ParsedRequest) {
+        phase = .processing
+        suspendReading()
+        let head = parsed.head
+        let requestID = RequestID.sanitized(head.headers["X-Request-Id"]) ?? RequestID.generate()
+        let request: Request
+        do {
+            request = try Request(method: head.method, target: head.target, headers: head.headers,
+                                  body: parsed.body, version: head.version, requestID: requestID)
+        } catch {
+            finish(error.response, head: head, requestID: requestID, started: DispatchTime.now().uptimeNanoseconds)
+            return
+        }
+        let started = DispatchTime.now().uptimeNanoseconds
+        core.metrics.requestStarted()
+        let responder = core.responder
+        Task(executorPreference: loop.executor) { [self] in
+            let response = await responder.respond(to: request)
+            dispatchPrecondition(condition: .onQueue(loop.queue))
+            core.metrics.requestFinished()
+            finish(response, head: head, requestID: requestID, started: started)
+        }
+    }
+
+    // MARK: - Writing
+
+    private func finish(_ response: Response, head: HTTPParser.Head, requestID: String, started: UInt64) {
+        let duration = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        core.observe(method: head.method, response: response, requestID: requestID, seconds: duration)
+        guard case .processing = phase else { return }  // the client went away meanwhile
+        let keepAlive = head.keepAlive && !draining
+        output = ResponseWriter.serialize(
+            response, requestID: requestID, version: head.version, keepAlive: keepAlive,
+            omitBody: head.method == "HEAD")
+        outputOffset = 0
+        closeAfterWrite = !keepAlive
+        phase = .writing
+        flush()
+    }
+
+    /// Answers a request that could not be read (400, 408, 413, 431...) and closes.
+    private func sendError(_ error: HTTPError, method: String?, requestID: String?) {
+        var response = error.response
+        response.route = "unmatched"
+        let requestID = requestID ?? RequestID.generate()
+        core.observe(method: method ?? "-", response: response, requestID: requestID, seconds: 0)
+        suspendReading()
+        output = ResponseWriter.serialize(response, requestID: requestID, version: .http11, keepAlive: false, omitBody: false)
+        outputOffset = 0
+        closeAfterWrite = true
+        phase = .writing
+        flush()
+    }
+
+    private func flush() {
+        while outputOffset < output.count {
+            let sent = output.withUnsafeBytes { bytes in
+                send(fd, bytes.baseAddress! + outputOffset, bytes.count - outputOffset, Int32(MSG_NOSIGNAL))
+            }
+            if sent > 0 {
+                outputOffset += sent
+                lastActivity = DispatchTime.now().uptimeNanoseconds
+            } else if sent < 0 && errno == EINTR {
+                continue
+            } else if sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) {
+                awaitWritable()
+                return
+            } else {
+                close()
+                return
+            }
+        }
+        pauseWriteSource()
+        output.removeAll(keepingCapacity: output.count <= 64 * 1024)
+        outputOffset = 0
+        responseWritten()
+    }
+
+    private func responseWritten() {
+        if closeAfterWrite {
+            linger()
+            return
+        }
+        phase = .reading
+        requestStarted = parser.hasPartialRequest ? DispatchTime.now().uptimeNanoseconds : nil
+        processInput()  // a pipelined request may already be buffered
+    }
+
+    /// Half-closes and drains: closing with unread input would send RST and could destroy the
+    /// answer before the client reads it.
+    private func linger() {
+        shutdown(fd, Int32(SHUT_WR))
+        phase = .lingering(since: DispatchTime.now().uptimeNanoseconds)
+        resumeReading()
+    }
+
+    private func awaitWritable() {
+        if let writeSource {
+            if writeSuspended {
+                writeSource.resume()
+                writeSuspended = false
+            }
+            return
+        }
+        // Created on first need: most responses fit in the socket buffer and never need one.
+        let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: loop.queue)
+        source.setEventHandler { [self] in
+            if case .writing = phase { flush() } else { pauseWriteSource() }
+        }
+        source.setCancelHandler { [self] in sourceCancelled() }
+        writeSource = source
+        source.activate()
+    }
+
+    private func pauseWriteSource() {
+        if let writeSource, !writeSuspended {
+            writeSource.suspend()
+            writeSuspended = true
+        }
+    }
+
+    // MARK: - Flow control
+
+    private func suspendReading() {
+        if !readSuspended {
+            readSource.suspend()
+            readSuspended = true
+        }
+    }
+
+    private func resumeReading() {
+        if readSuspended {
+            readSuspended = false
+            readSource.resume()
+        }
+    }
+
+    // MARK: - Timeouts and shutdown
+
+    /// Called by the loop's timer: closes idle connections, answers slow clients with 408.
+    func sweep(now: UInt64) {
+        let configuration = core.configuration
+        func elapsed(_ since: UInt64) -> Double { Double(now &- since) / 1e9 }
+        switch phase {
+        case .reading:
+            if let started = requestStarted, parser.hasPartialRequest {
+                let late = parser.isReadingHead
+                    ? elapsed(started) > configuration.headerTimeout
+                    : elapsed(lastActivity) > configuration.bodyTimeout
+                if late {
+                    sendError(HTTPError(.requestTimeout, detail: "The request took too long to arrive."), method: nil, requestID: nil)
+                }
+            } else if draining || elapsed(lastActivity) > configuration.idleTimeout {
+                close()
+            }
+        case .writing:
+            if elapsed(lastActivity) > configuration.writeTimeout { close() }
+        case .lingering(let since):
+            if elapsed(since) > 2 { close() }
+        case .processing, .closed:
+            break
+        }
+    }
+
+    /// Graceful shutdown: an idle connection closes now; a busy one after its current response.
+    func drain() {
+        draining = true
+        switch phase {
+        case .reading where !parser.hasPartialRequest, .lingering: close()
+        default: break
+        }
+    }
+
+    func close() {
+        if case .closed = phase { return }
+        phase = .closed
+        loop.unregister(self)
+        // A suspended source never delivers its cancellation: resume before cancelling.
+        resumeReading()
+        readSource.cancel()
+        if let writeSource {
+            if writeSuspended {
+                writeSuspended = false
+                writeSource.resume()
+            }
+            writeSource.cancel()
+        }
+    }
+
+    /// The descriptor is closed exactly once: after every source watching it is cancelled.
+    private func sourceCancelled() {
+        cancelledSources += 1
+        guard cancelledSources == (writeSource == nil ? 1 : 2) else { return }
+        Glibc.close(fd)
+        readSource.setEventHandler(handler: nil)
+        writeSource?.setEventHandler(handler: nil)
+        core.connectionClosed()
+    }
+}

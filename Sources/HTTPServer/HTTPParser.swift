@@ -1,0 +1,394 @@
+/// An incremental HTTP/1.1 request parser (RFC 9112).
+///
+/// Bytes arrive in any split (one at a time, several requests at once); `append` adds them and
+/// `nextRequest()` returns a complete request when one is there, or nil for "need more". It is
+/// strict where laxness allows request smuggling: a message whose framing is in any doubt is a
+/// `ParseError`, and the connection answers it and closes.
+struct HTTPParser {
+    struct Limits: Sendable {
+        var maxHeadBytes = 16 * 1024
+        var maxHeaderCount = 100
+        var maxBodyBytes = 1024 * 1024
+    }
+
+    enum ParseError: Error, Equatable {
+        case badRequest(String)
+        case headersTooLarge
+        case bodyTooLarge
+        case versionNotSupported
+        case expectationFailed
+
+        var status: HTTPStatus {
+            switch self {
+            case .badRequest: .badRequest
+            case .headersTooLarge: .headerFieldsTooLarge
+            case .bodyTooLarge: .contentTooLarge
+            case .versionNotSupported: .versionNotSupported
+            case .expectationFailed: .expectationFailed
+            }
+        }
+
+        var detail: String {
+            switch self {
+            case .badRequest(let reason): reason
+            case .headersTooLarge: "The request line and headers are larger than the server accepts."
+            case .bodyTooLarge: "The request body is larger than the server accepts."
+            case .versionNotSupported: "Only HTTP/1.1 and HTTP/1.0 are supported."
+            case .expectationFailed: "Only the expectation 100-continue is supported."
+            }
+        }
+    }
+
+    struct Head {
+        var method: String
+        var target: String
+        var version: HTTPVersion
+        var headers: HTTPHeaders
+        var keepAlive: Bool
+        var expectsContinue: Bool
+    }
+
+    struct ParsedRequest {
+        var head: Head
+        var body: [UInt8]
+    }
+
+    private enum Framing {
+        case none
+        case length(Int)
+        case chunked
+    }
+
+    private enum ChunkState {
+        case size
+        case data(remaining: Int)
+        case dataEnd
+        case trailers
+    }
+
+    private enum State {
+        /// Scanning for the end of the head; `scanned` bytes are known to be well-formed.
+        case head(scanned: Int)
+        case body(Head, bodyStart: Int, length: Int)
+        case chunked(Head, position: Int, chunk: ChunkState, body: [UInt8], trailerBytes: Int)
+    }
+
+    let limits: Limits
+    private(set) var buffer: [UInt8] = []
+    private var state: State = .head(scanned: 0)
+    /// The head of the request whose body is still arriving, if it asked for `100 Continue`.
+    private(set) var pendingContinue = false
+
+    init(limits: Limits = Limits()) {
+        self.limits = limits
+    }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        buffer.append(contentsOf: bytes)
+    }
+
+    mutating func append(_ bytes: [UInt8]) {
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// True once any byte of the next request has arrived (used for request timeouts).
+    var hasPartialRequest: Bool {
+        if case .head = state { return !buffer.isEmpty }
+        return true
+    }
+
+    /// True while the head is still arriving (slow headers get 408).
+    var isReadingHead: Bool {
+        if case .head = state { return !buffer.isEmpty }
+        return false
+    }
+
+    /// Called once the interim `100 Continue` was sent.
+    mutating func continueSent() { pendingContinue = false }
+
+    mutating func nextRequest() throws(ParseError) -> ParsedRequest? {
+        while true {
+            switch state {
+            case .head(let scanned):
+                guard let (head, bodyStart) = try parseHead(scanned: scanned) else { return nil }
+                let framing = try framing(of: head)
+                switch framing {
+                case .none:
+                    buffer.removeFirst(bodyStart)
+                    state = .head(scanned: 0)
+                    return ParsedRequest(head: head, body: [])
+                case .length(let length):
+                    if length > limits.maxBodyBytes { throw .bodyTooLarge }
+                    state = .body(head, bodyStart: bodyStart, length: length)
+                case .chunked:
+                    state = .chunked(head, position: bodyStart, chunk: .size, body: [], trailerBytes: 0)
+                }
+                pendingContinue = head.expectsContinue
+            case .body(let head, let bodyStart, let length):
+                guard buffer.count - bodyStart >= length else { return nil }
+                let body = Array(buffer[bodyStart..<bodyStart + length])
+                buffer.removeFirst(bodyStart + length)
+                state = .head(scanned: 0)
+                pendingContinue = false
+                return ParsedRequest(head: head, body: body)
+            case .chunked(let head, var position, var chunk, var body, var trailerBytes):
+                // Take the body out of the state while we append to it, so it is not copied.
+                state = .head(scanned: 0)
+                let done = try parseChunks(position: &position, chunk: &chunk, body: &body, trailerBytes: &trailerBytes)
+                if done {
+                    buffer.removeFirst(position)
+                    pendingContinue = false
+                    return ParsedRequest(head: head, body: body)
+                }
+                state = .chunked(head, position: position, chunk: chunk, body: body, trailerBytes: trailerBytes)
+                return nil
+            }
+        }
+    }
+
+    // MARK: - Head
+
+    /// Finds the end of the head, checking line endings as it goes; parses it when complete.
+    private mutating func parseHead(scanned: Int) throws(ParseError) -> (Head, Int)? {
+        // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line.
+        var leading = 0
+        while leading + 1 < buffer.count, buffer[leading] == .cr, buffer[leading + 1] == .lf, leading < 8 {
+            leading += 2
+        }
+        if leading > 0 {
+            buffer.removeFirst(leading)
+            state = .head(scanned: 0)
+            return try parseHead(scanned: 0)
+        }
+        var index = scanned
+        let end = buffer.count
+        while index < end {
+            let byte = buffer[index]
+            if byte == .cr {
+                guard index + 1 < end else { break }  // the LF may be in the next read
+                guard buffer[index + 1] == .lf else { throw .badRequest("A bare CR is not allowed.") }
+            } else if byte == .lf {
+                guard index > 0, buffer[index - 1] == .cr else { throw .badRequest("A bare LF is not allowed; lines end with CRLF.") }
+                if index >= 3, buffer[index - 2] == .lf, buffer[index - 3] == .cr {
+                    let headEnd = index + 1
+                    if headEnd > limits.maxHeadBytes { throw .headersTooLarge }
+                    return (try parseHeadLines(buffer[0..<headEnd - 4]), headEnd)
+                }
+            } else if byte == 0 {
+                throw .badRequest("NUL is not allowed in the request head.")
+            }
+            index += 1
+        }
+        if index >= limits.maxHeadBytes { throw .headersTooLarge }
+        state = .head(scanned: index)
+        return nil
+    }
+
+    private func parseHeadLines(_ head: ArraySlice<UInt8>) throws(ParseError) -> Head {
+        var lines = head.split(separator: .cr, omittingEmptySubsequences: false).makeIterator()
+        guard let requestLine = lines.next() else { throw .badRequest("The request line is missing.") }
+        let (method, target, version) = try parseRequestLine(requestLine)
+
+        var headers = HTTPHeaders()
+        while var line = lines.next() {
+            // Every line after the first starts with the LF of the previous CRLF.
+            line = line.dropFirst()
+            if let first = line.first, first == .space || first == .tab {
+                throw .badRequest("Obsolete line folding (obs-fold) is not allowed.")
+            }
+            if headers.count >= limits.maxHeaderCount { throw .headersTooLarge }
+            let (name, value) = try parseField(line)
+            headers.add(name: name, value: value)
+        }
+
+        if version == .http11 {
+            let hosts = headers.values("Host")
+            guard hosts.count == 1 else {
+                throw .badRequest(hosts.isEmpty ? "HTTP/1.1 requires a Host header." : "More than one Host header.")
+            }
+        }
+        let connection = headers.tokens("Connection")
+        let keepAlive = version == .http11 ? !connection.contains("close") : connection.contains("keep-alive")
+
+        var expectsContinue = false
+        if let expect = headers["Expect"] {
+            guard expect.lowercased() == "100-continue", headers.values("Expect").count == 1 else {
+                throw .expectationFailed
+            }
+            expectsContinue = version == .http11
+        }
+        if method == "CONNECT" { throw .badRequest("CONNECT is not supported.") }
+        if target == "*" && method != "OPTIONS" { throw .badRequest("The target * is only for OPTIONS.") }
+        if target.first != "/" && target != "*" {
+            guard target.lowercased().hasPrefix("http://") || target.lowercased().hasPrefix("https://") else {
+                throw .badRequest("The request target must be a path.")
+            }
+        }
+        return Head(method: method, target: target, version: version, headers: headers,
+                    keepAlive: keepAlive, expectsContinue: expectsContinue)
+    }
+
+    private func parseRequestLine(_ line: ArraySlice<UInt8>) throws(ParseError) -> (String, String, HTTPVersion) {
+        let parts = line.split(separator: .space, omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else {
+            throw .badRequest("The request line must be: method, one space, target, one space, version.")
+        }
+        guard parts[0].allSatisfy(\.isTokenCharacter) else { throw .badRequest("The method has characters a token cannot have.") }
+        guard parts[1].allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            throw .badRequest("The request target has characters that are not allowed.")
+        }
+        let version = Array(parts[2])
+        let prefix = Array("HTTP/".utf8)
+        guard version.count == 8, Array(version[0..<5]) == prefix, version[6] == UInt8(ascii: "."),
+              version[5].isDigit, version[7].isDigit
+        else { throw .badRequest("The HTTP version is malformed.") }
+        let major = Int(version[5] - UInt8(ascii: "0")), minor = Int(version[7] - UInt8(ascii: "0"))
+        guard major == 1, minor <= 1 else { throw .versionNotSupported }
+        return (String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self),
+                HTTPVersion(major: major, minor: minor))
+    }
+
+    /// `name: value` with no whitespace before the colon, a token name and a value of visible
+    /// characters, spaces and tabs (obs-text allowed), trimmed of optional whitespace.
+    private func parseField(_ line: ArraySlice<UInt8>) throws(ParseError) -> (String, String) {
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
+            throw .badRequest("A header line has no colon.")
+        }
+        let name = line[line.startIndex..<colon]
+        guard !name.isEmpty, name.allSatisfy(\.isTokenCharacter) else {
+            throw .badRequest("A header name is empty or has characters that are not allowed.")
+        }
+        var value = line[(colon + 1)...]
+        while let first = value.first, first == .space || first == .tab { value = value.dropFirst() }
+        while let last = value.last, last == .space || last == .tab { value = value.dropLast() }
+        guard value.allSatisfy({ $0 == .tab || ($0 >= 0x20 && $0 != 0x7F) }) else {
+            throw .badRequest("The value of \(String(decoding: name, as: UTF8.self)) has control characters.")
+        }
+        return (String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
+    }
+
+    // MARK: - Framing (RFC 9112 §6)
+
+    private func framing(of head: Head) throws(ParseError) -> Framing {
+        let transferCodings = head.headers.tokens("Transfer-Encoding")
+        let lengths = head.headers.values("Content-Length")
+        if head.headers.contains("Transfer-Encoding") {
+            guard lengths.isEmpty else { throw .badRequest("Content-Length and Transfer-Encoding together are not allowed.") }
+            guard head.version == .http11 else { throw .badRequest("Transfer-Encoding is not allowed in HTTP/1.0.") }
+            guard transferCodings == ["chunked"] else {
+                throw .badRequest("The only Transfer-Encoding accepted is chunked.")
+            }
+            return .chunked
+        }
+        guard !lengths.isEmpty else { return .none }
+        var length: Int?
+        for element in lengths.flatMap({ $0.split(separator: ",", omittingEmptySubsequences: false) }) {
+            let digits = element.trimmingOWS()
+            guard !digits.isEmpty, digits.utf8.count <= 15, digits.utf8.allSatisfy(\.isDigit), let value = Int(digits) else {
+                throw .badRequest("Content-Length is not a valid length.")
+            }
+            if let length, length != value { throw .badRequest("Content-Length values disagree.") }
+            length = value
+        }
+        return length.map { $0 == 0 ? .none : .length($0) } ?? .none
+    }
+
+    // MARK: - Chunked bodies (RFC 9112 §7.1)
+
+    /// Parses as much of a chunked body as the buffer holds. True when the last chunk and the
+    /// trailer section are complete; `position` is then just past the message.
+    private func parseChunks(
+        position: inout Int, chunk: inout ChunkState, body: inout [UInt8], trailerBytes: inout Int
+    ) throws(ParseError) -> Bool {
+        while true {
+            switch chunk {
+            case .size:
+                guard let lineEnd = try findLineEnd(from: position, limit: 1024) else { return false }
+                let line = buffer[position..<lineEnd]
+                let sizeEnd = line.firstIndex(where: { !$0.isHexDigit }) ?? line.endIndex
+                let digits = line[position..<sizeEnd]
+                guard !digits.isEmpty, digits.count <= 8 else { throw .badRequest("A chunk size is missing or too long.") }
+                let rest = line[sizeEnd...]
+                if let first = rest.first {
+                    // Chunk extensions are allowed (and ignored) but must be well-formed text.
+                    guard first == UInt8(ascii: ";") || first == .space || first == .tab,
+                          rest.allSatisfy({ $0 == .tab || ($0 >= 0x20 && $0 != 0x7F) })
+                    else { throw .badRequest("A chunk size line is malformed.") }
+                }
+                let size = digits.reduce(0) { $0 << 4 | Int(PercentDecoding.hexValue($1) ?? 0) }
+                if body.count + size > limits.maxBodyBytes { throw .bodyTooLarge }
+                position = lineEnd + 2
+                chunk = size == 0 ? .trailers : .data(remaining: size)
+            case .data(let remaining):
+                let available = min(remaining, buffer.count - position)
+                guard available > 0 else { return false }
+                body.append(contentsOf: buffer[position..<position + available])
+                position += available
+                chunk = remaining == available ? .dataEnd : .data(remaining: remaining - available)
+            case .dataEnd:
+                guard buffer.count - position >= 2 else { return false }
+                guard buffer[position] == .cr, buffer[position + 1] == .lf else {
+                    throw .badRequest("Chunk data is not followed by CRLF.")
+                }
+                position += 2
+                chunk = .size
+            case .trailers:
+                guard let lineEnd = try findLineEnd(from: position, limit: limits.maxHeadBytes) else { return false }
+                let line = buffer[position..<lineEnd]
+                trailerBytes += line.count + 2
+                if trailerBytes > limits.maxHeadBytes { throw .headersTooLarge }
+                position = lineEnd + 2
+                if line.isEmpty { return true }
+                if let first = line.first, first == .space || first == .tab {
+                    throw .badRequest("Obsolete line folding (obs-fold) is not allowed.")
+                }
+                _ = try parseField(line)  // validated, then ignored: trailers never change framing
+            }
+        }
+    }
+
+    /// The index of the CR of the next CRLF at or after `start`, nil if it has not arrived yet.
+    private func findLineEnd(from start: Int, limit: Int) throws(ParseError) -> Int? {
+        var index = start
+        while index < buffer.count {
+            switch buffer[index] {
+            case .cr:
+                guard index + 1 < buffer.count else { return nil }
+                guard buffer[index + 1] == .lf else { throw .badRequest("A bare CR is not allowed.") }
+                return index
+            case .lf:
+                throw .badRequest("A bare LF is not allowed; lines end with CRLF.")
+            default:
+                index += 1
+                if index - start > limit { throw .badRequest("A chunk line is too long.") }
+            }
+        }
+        return nil
+    }
+}
+
+extension UInt8 {
+    static let cr = UInt8(ascii: "\r")
+    static let lf = UInt8(ascii: "\n")
+    static let space = UInt8(ascii: " ")
+    static let tab = UInt8(ascii: "\t")
+
+    var isDigit: Bool { self >= UInt8(ascii: "0") && self <= UInt8(ascii: "9") }
+
+    var isHexDigit: Bool { PercentDecoding.hexValue(self) != nil }
+
+    /// tchar (RFC 9110 §5.6.2).
+    var isTokenCharacter: Bool {
+        switch self {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+             UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        case UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+             UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "-"), UInt8(ascii: "."),
+             UInt8(ascii: "^"), UInt8(ascii: "_"), UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
+            true
+        default:
+            false
+        }
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+import Synchronization
+
+/// Prometheus text-format metrics: requests and a latency histogram by method, route template
+/// and status class; open connections, in-flight requests; and gauges others register (pool use).
+public final class Metrics: Sendable {
+    static let bucketBounds: [Double] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+    private struct Key: Hashable {
+        var method: String
+        var route: String
+        var statusClass: String
+    }
+
+    private struct Series {
+        var count = 0
+        var sum = 0.0
+        var buckets = [Int](repeating: 0, count: Metrics.bucketBounds.count)
+    }
+
+    private struct Gauge {
+        var name: String
+        var help: String
+        var read: @Sendable () -> Double
+    }
+
+    private let series = Mutex<[Key: Series]>([:])
+    private let gauges = Mutex<[Gauge]>([])
+    private let inFlight = Counter()
+
+    public init() {
+        register(gauge: "heard_http_in_flight_requests", help: "Requests being handled now.") { [inFlight] in
+            Double(inFlight.value)
+        }
+    }
+
+    /// Adds a gauge read at every scrape.
+    public func register(gauge name: String, help: String, read: @escaping @Sendable () -> Double) {
+        gauges.withLock { $0.append(Gauge(name: name, help: help, read: read)) }
+    }
+
+    func requestStarted() { inFlight.add(1) }
+    func requestFinished() { inFlight.add(-1) }
+
+    func observe(method: String, route: String, status: HTTPStatus, seconds: Double) {
+        let key = Key(method: method, route: route, statusClass: status.statusClass)
+        let bucket = Self.bucketBounds.firstIndex { seconds <= $0 }
+        series.withLock { all in
+            all[key, default: Series()].count += 1
+            all[key, default: Series()].sum += seconds
+            if let bucket { all[key, default: Series()].buckets[bucket] += 1 }
+        }
+    }
+
+    /// The exposition text (version 0.0.4).
+    public func render() -> String {
+        let snapshot = series.withLock { $0 }.sorted { ($0.key.route, $0.key.method, $0.key.statusClass) < ($1.key.route, $1.key.method, $1.key.statusClass) }
+        var text = "# HELP heard_http_requests_total Requests answered, by method, route template and status class.\n"
+        text += "# TYPE heard_http_requests_total counter\n"
+        for (key, series) in snapshot {
+            text += "heard_http_requests_total{\(labels(key))} \(series.count)\n"
+        }
+        text += "# HELP heard_http_request_duration_seconds Time from a complete request to its response.\n"
+        text += "# TYPE heard_http_request_duration_seconds histogram\n"
+        for (key, series) in snapshot {
+            var cumulative = 0
+            for (index, bound) in Self.bucketBounds.enumerated() {
+                cumulative += series.buckets[index]
+                text += "heard_http_request_duration_seconds_bucket{\(labels(key)),le=\"\(bound)\"} \(cumulative)\n"
+            }
+            text += "heard_http_request_duration_seconds_bucket{\(labels(key)),le=\"+Inf\"} \(series.count)\n"
+            text += "heard_http_request_duration_seconds_sum{\(labels(key))} \(series.sum)\n"
+            text += "heard_http_request_duration_seconds_count{\(labels(key))} \(series.count)\n"
+        }
+        for gauge in gauges.withLock({ $0 }) {
+            text += "# HELP \(gauge.name) \(gauge.help)\n# TYPE \(gauge.name) gauge\n\(gauge.name) \(gauge.read())\n"
+        }
+        return text
+    }
+
+    private func labels(_ key: Key) -> String {
+        "method=\"\(escape(key.method))\",route=\"\(escape(key.route))\",status_class=\"\(key.statusClass)\""
+    }
+
+    private func escape(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
+    }
+}
+
+/// A shared integer (in-flight requests, open connections) that closures can hold on to.
+final class Counter: Sendable {
+    private let atomic = Atomic<Int>(0)
+    var value: Int { atomic.load(ordering: .relaxed) }
+    func add(_ delta: Int) { atomic.add(delta, ordering: .relaxed) }
+}
