@@ -22,9 +22,11 @@ let package = Package(
         // The domain: one folder per area.
         .target(name: "HeardAPI", dependencies: ["HTTPServer", "Postgres"]),
         .executableTarget(name: "heard", dependencies: ["HeardAPI", "HTTPServer", "Postgres"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        // What the test targets share: a raw-socket client, scratch databases, the built binary.
+        .target(name: "HeardTesting", dependencies: ["HTTPServer", "Postgres"], path: "Tests/HeardTesting"),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HeardTesting"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
-        .testTarget(name: "HeardAPITests", dependencies: ["HeardAPI", "HTTPServer", "Postgres"]),
+        .testTarget(name: "HeardAPITests", dependencies: ["HeardAPI", "HTTPServer", "Postgres", "HeardTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPServer
+import HeardTesting
 import XCTest
 
 /// Every framing doubt RFC 9112 names is answered 400 and the connection closed: a request

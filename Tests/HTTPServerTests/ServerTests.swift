@@ -1,5 +1,6 @@
 import Foundation
 import HTTPServer
+import HeardTesting
 import Synchronization
 import XCTest
 #if canImport(Glibc)

@@ -6,12 +6,12 @@ import Glibc
 #endif
 
 /// A server on a free loopback port with the given routes; stopped by `stop()`.
-struct TestServer {
-    let server: Server
-    let port: Int
-    let log: CapturedLog
+public struct TestServer: Sendable {
+    public let server: Server
+    public let port: Int
+    public let log: CapturedLog
 
-    static func start(
+    public static func start(
         configure: (inout ServerConfiguration) -> Void = { _ in },
         cors: CORSPolicy = CORSPolicy(),
         routes: (inout RouterBuilder) -> Void
@@ -29,17 +29,18 @@ struct TestServer {
         return TestServer(server: server, port: server.port, log: log)
     }
 
-    func client() throws -> RawClient { try RawClient(port: port) }
+    public func client() throws -> RawClient { try RawClient(port: port) }
 
-    func stop() async { await server.shutdown() }
+    public func stop() async { await server.shutdown() }
 }
 
 /// The request log written to a pipe, so tests can read what would reach stdout.
-final class CapturedLog: @unchecked Sendable {
-    let requestLog: RequestLog
+/// `@unchecked Sendable`: wraps the read end of a pipe; tests read it from one thread.
+public final class CapturedLog: @unchecked Sendable {
+    public let requestLog: RequestLog
     private let readEnd: Int32
 
-    init() throws {
+    public init() throws {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw POSIXError(.EIO) }
         readEnd = fds[0]
@@ -48,7 +49,7 @@ final class CapturedLog: @unchecked Sendable {
     }
 
     /// Everything logged so far.
-    func text() -> String {
+    public func text() -> String {
         requestLog.flush()
         var bytes: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -61,29 +62,29 @@ final class CapturedLog: @unchecked Sendable {
     }
 }
 
-struct RawResponse {
-    var status: Int
-    var headers: [(String, String)]
-    var body: [UInt8]
+public struct RawResponse {
+    public var status: Int
+    public var headers: [(String, String)]
+    public var body: [UInt8]
 
-    func header(_ name: String) -> String? {
+    public func header(_ name: String) -> String? {
         headers.first { $0.0.lowercased() == name.lowercased() }?.1
     }
 
-    var text: String { String(decoding: body, as: UTF8.self) }
+    public var text: String { String(decoding: body, as: UTF8.self) }
 
-    var json: [String: Any] {
+    public var json: [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:]
     }
 }
 
 /// A blocking TCP client that speaks raw bytes, so tests can send anything a parser must
 /// reject, split anywhere, and read responses exactly as the server wrote them.
-final class RawClient {
-    let fd: Int32
+public final class RawClient {
+    public let fd: Int32
     private var buffer: [UInt8] = []
 
-    init(port: Int, receiveTimeout: Int = 5) throws {
+    public init(port: Int, receiveTimeout: Int = 5) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -99,9 +100,9 @@ final class RawClient {
 
     deinit { Glibc.close(fd) }
 
-    func send(_ text: String) { send(Array(text.utf8)) }
+    public func send(_ text: String) { send(Array(text.utf8)) }
 
-    func send(_ bytes: [UInt8]) {
+    public func send(_ bytes: [UInt8]) {
         var offset = 0
         while offset < bytes.count {
             let sent = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + offset, $0.count - offset, Int32(MSG_NOSIGNAL)) }
@@ -120,7 +121,7 @@ final class RawClient {
     }
 
     /// Reads one response (`Content-Length` framed, or to EOF). Nil if the connection closed first.
-    func readResponse(forHead: Bool = false) -> RawResponse? {
+    public func readResponse(forHead: Bool = false) -> RawResponse? {
         var headEnd: Int?
         while headEnd == nil {
             headEnd = Self.find([13, 10, 13, 10], in: buffer)
@@ -150,7 +151,7 @@ final class RawClient {
     }
 
     /// True if the server closed the connection (EOF) before the timeout.
-    func isClosedByServer() -> Bool {
+    public func isClosedByServer() -> Bool {
         if !buffer.isEmpty { return false }
         var chunk = [UInt8](repeating: 0, count: 1024)
         while true {
@@ -173,7 +174,7 @@ final class RawClient {
 
 extension XCTestCase {
     /// One request, one response, on a fresh connection.
-    func roundTrip(_ port: Int, _ raw: String) throws -> RawResponse {
+    public func roundTrip(_ port: Int, _ raw: String) throws -> RawResponse {
         let client = try RawClient(port: port)
         client.send(raw)
         return try XCTUnwrap(client.readResponse(), "no response to \(raw.debugDescription)")

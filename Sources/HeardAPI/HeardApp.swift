@@ -1,0 +1,49 @@
+import Foundation
+import HTTPServer
+import Postgres
+
+/// The whole API: every area's routes on one router, and what they share.
+///
+/// Each area lives in its own folder (its models and validation, its SQL and its routes side by
+/// side) and adds its routes here with one line.
+public struct HeardApp: Sendable {
+    public let database: PostgresPool
+    public let migrator: Migrator
+    public let metrics: Metrics
+
+    public init(database: PostgresPool, migrator: Migrator, metrics: Metrics) {
+        self.database = database
+        self.migrator = migrator
+        self.metrics = metrics
+        let pool = database
+        metrics.register(gauge: "heard_db_pool_connections_in_use", help: "Database connections lent to requests.") {
+            Double(pool.stats.inUse)
+        }
+        metrics.register(gauge: "heard_db_pool_connections_open", help: "Database connections open.") {
+            Double(pool.stats.open)
+        }
+        metrics.register(gauge: "heard_db_pool_waiting", help: "Requests waiting for a database connection.") {
+            Double(pool.stats.waiting)
+        }
+        metrics.register(gauge: "heard_db_pool_size", help: "The most database connections the pool opens.") {
+            Double(pool.stats.size)
+        }
+    }
+
+    public func router(cors: CORSPolicy = CORSPolicy()) -> Router {
+        var router = RouterBuilder()
+        SystemRoutes(app: self).add(to: &router)
+        return router.build(cors: cors, mapError: Self.problem(for:))
+    }
+
+    /// What the client hears when a handler fails with something other than `HTTPError`.
+    /// A database that cannot be reached is a temporary condition: 503 and when to retry.
+    static func problem(for error: any Error) -> HTTPError? {
+        if let error = error as? PostgresError, error.isConnectionFailure {
+            return HTTPError(.serviceUnavailable, type: "database-unavailable",
+                             detail: "The database is not reachable just now; retry shortly.",
+                             headers: ["Retry-After": "2"])
+        }
+        return nil
+    }
+}

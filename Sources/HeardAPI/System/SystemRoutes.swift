@@ -1,0 +1,47 @@
+import Foundation
+import HTTPServer
+import Postgres
+
+/// `/healthz`, `/readyz` and `/metrics`: for load balancers, orchestrators and Prometheus.
+struct SystemRoutes {
+    let app: HeardApp
+
+    func add(to router: inout RouterBuilder) {
+        router.get("/healthz") { _ in .json(Health(status: "ok")) }
+        router.get("/readyz") { _ in try await readiness() }
+        router.get("/metrics") { [metrics = app.metrics] _ in
+            .text(metrics.render(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
+    }
+
+    struct Health: Codable, Sendable {
+        var status: String
+    }
+
+    struct Readiness: Codable, Sendable {
+        var status: String
+        var database: String
+        var pendingMigrations: [String]
+    }
+
+    /// 200 when the database answers and every migration is applied; else 503 saying which.
+    private func readiness() async throws -> Response {
+        let pending: [Migration]
+        do {
+            pending = try await app.migrator.pending(using: app.database)
+        } catch let error as PostgresError {
+            throw HTTPError(.serviceUnavailable, type: "not-ready", title: "Not ready",
+                            detail: error.isConnectionFailure
+                                ? "The database is not reachable."
+                                : "The database answered with an error (SQLSTATE \(error.sqlState ?? "unknown")).",
+                            headers: ["Retry-After": "2"])
+        }
+        guard pending.isEmpty else {
+            let names = pending.map(\.fileName)
+            throw HTTPError(.serviceUnavailable, type: "not-ready", title: "Not ready",
+                            detail: "Migrations are pending: \(names.joined(separator: ", ")). Run `heard migrate`.",
+                            headers: ["Retry-After": "2"])
+        }
+        return .json(Readiness(status: "ready", database: "ok", pendingMigrations: []))
+    }
+}

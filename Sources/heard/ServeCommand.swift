@@ -1,0 +1,63 @@
+import Foundation
+import HTTPServer
+import HeardAPI
+import Postgres
+
+enum ServeCommand {
+    static let flags: [String: Options.Kind] = ["host": .value, "port": .value, "no-migrate": .flag]
+
+    static let help = """
+        Usage: heard serve [--host ADDRESS] [--port PORT] [--no-migrate]
+
+        Runs the HTTP API until SIGTERM or SIGINT, then stops accepting, lets in-flight requests
+        finish (SHUTDOWN_TIMEOUT_SECONDS) and exits 0.
+
+        Options:
+          --host ADDRESS   Address to listen on (overrides HOST; default 127.0.0.1).
+          --port PORT      Port to listen on (overrides PORT; default 8080; 0 picks a free one).
+          --no-migrate     Do not apply pending migrations first (/readyz answers 503 until they are).
+
+        With no DATABASE_URL, a private PostgreSQL cluster is started in HEARD_DATA_DIR and
+        stopped again on exit.
+
+        Environment:
+        \(CommandLineInterface.environmentHelp)
+        """
+
+    static func run(_ options: Options) async throws -> Int32 {
+        guard options.positional.isEmpty else { throw UsageError(description: "unexpected argument \(options.positional[0].debugDescription)") }
+        let environment = Environment()
+        var server = try environment.serverConfiguration()
+        if let host = options.value("host") { server.host = host }
+        if let port = options.value("port") {
+            guard let number = Int(port), (0...65535).contains(number) else { throw UsageError(description: "--port must be 0-65535") }
+            server.port = number
+        }
+        let log = RequestLog(fd: 1, level: try environment.logLevel())
+        let cors = CORSPolicy(allowedOrigins: try environment.corsOrigins())
+        let poolSize = try environment.integer("POOL_SIZE", default: 10, range: 1...500)
+        let acquireTimeout = try environment.integer("POOL_ACQUIRE_TIMEOUT_MS", default: 2000, range: 1...600_000)
+        let migrator = try Migrator(directory: environment.migrationsDirectory)
+
+        let database = try DatabaseTarget.resolve(environment, log: log)
+        defer { database.release() }
+        if !options.isSet("no-migrate") {
+            let applied = try migrator.migrate(configuration: database.configuration)
+            log.event("migrations applied", fields: ["count": String(applied.count)])
+        }
+        let pool = PostgresPool(configuration: database.configuration, size: poolSize,
+                                acquireTimeout: .milliseconds(acquireTimeout), maxWaiters: max(64, poolSize * 16))
+        let metrics = Metrics()
+        let app = HeardApp(database: pool, migrator: migrator, metrics: metrics)
+        let listener = Server(configuration: server, responder: app.router(cors: cors), metrics: metrics, log: log)
+        try listener.start()
+        log.event("listening", fields: ["host": server.host, "port": String(listener.port), "database": database.configuration.description])
+
+        let signal = await Server.waitForTerminationSignal()
+        log.event("shutting down", fields: ["signal": signal == SIGTERM ? "SIGTERM" : "SIGINT"])
+        await listener.shutdown()
+        pool.shutdown()
+        log.event("stopped")
+        return 0
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import HTTPServer
+
+/// Every environment variable Heard reads: its default and what it means. `heard --help` and
+/// the README's configuration table print from this one list.
+struct Setting {
+    let name: String
+    let defaultValue: String
+    let meaning: String
+
+    static let all: [Setting] = [
+        Setting(name: "DATABASE_URL", defaultValue: "(unset)",
+                meaning: "PostgreSQL URL, e.g. postgresql://heard:secret@db:5432/heard. Unset: Heard starts a private PostgreSQL cluster in HEARD_DATA_DIR."),
+        Setting(name: "HEARD_DATA_DIR", defaultValue: ".heard/postgres",
+                meaning: "Data directory of the private cluster used when DATABASE_URL is unset."),
+        Setting(name: "HOST", defaultValue: "127.0.0.1", meaning: "Address to listen on (0.0.0.0 or :: for every interface)."),
+        Setting(name: "PORT", defaultValue: "8080", meaning: "TCP port to listen on."),
+        Setting(name: "POOL_SIZE", defaultValue: "10", meaning: "Most database connections open at once."),
+        Setting(name: "POOL_ACQUIRE_TIMEOUT_MS", defaultValue: "2000",
+                meaning: "How long a request waits for a database connection before it is answered 503 with Retry-After."),
+        Setting(name: "LOG_LEVEL", defaultValue: "info", meaning: "debug, info, warn, error or off. Request lines are info."),
+        Setting(name: "MAX_BODY_BYTES", defaultValue: "1048576", meaning: "Largest request body accepted; larger gets 413."),
+        Setting(name: "MAX_HEADER_BYTES", defaultValue: "16384", meaning: "Largest request line plus headers; larger gets 431."),
+        Setting(name: "MAX_CONNECTIONS", defaultValue: "1024", meaning: "Most open client connections; more are answered 503."),
+        Setting(name: "IDLE_TIMEOUT_SECONDS", defaultValue: "60", meaning: "An idle keep-alive connection is closed after this."),
+        Setting(name: "HEADER_TIMEOUT_SECONDS", defaultValue: "10", meaning: "A client still sending its headers after this gets 408."),
+        Setting(name: "SHUTDOWN_TIMEOUT_SECONDS", defaultValue: "10", meaning: "On SIGTERM/SIGINT, in-flight requests get this long to finish."),
+        Setting(name: "EVENT_LOOPS", defaultValue: "(cores, 2 to 4)", meaning: "Event-loop queues serving connections."),
+        Setting(name: "CORS_ALLOWED_ORIGINS", defaultValue: "(none)",
+                meaning: "Comma-separated browser origins (https://portal.example.org) allowed to call the API."),
+        Setting(name: "MIGRATIONS_DIR", defaultValue: "Migrations", meaning: "Folder of the NNNN_name.sql migrations."),
+    ]
+}
+
+struct SettingsError: Error, CustomStringConvertible {
+    let description: String
+}
+
+/// The environment, read and checked once at start-up. A bad value stops start-up with a message.
+struct Environment {
+    let values: [String: String]
+
+    init(_ values: [String: String] = ProcessInfo.processInfo.environment) {
+        self.values = values
+    }
+
+    func string(_ name: String) -> String? {
+        guard let value = values[name], !value.isEmpty else { return nil }
+        return value
+    }
+
+    func string(_ name: String, default defaultValue: String) -> String {
+        string(name) ?? defaultValue
+    }
+
+    func integer(_ name: String, default defaultValue: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text = string(name) else { return defaultValue }
+        guard let value = Int(text), range.contains(value) else {
+            throw SettingsError(description: "\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound), not \(text.debugDescription)")
+        }
+        return value
+    }
+
+    func serverConfiguration() throws -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        configuration.host = string("HOST", default: configuration.host)
+        configuration.port = try integer("PORT", default: configuration.port, range: 0...65535)
+        configuration.maxBodyBytes = try integer("MAX_BODY_BYTES", default: configuration.maxBodyBytes, range: 1024...(1 << 30))
+        configuration.maxHeadBytes = try integer("MAX_HEADER_BYTES", default: configuration.maxHeadBytes, range: 1024...(1 << 20))
+        configuration.maxConnections = try integer("MAX_CONNECTIONS", default: configuration.maxConnections, range: 1...100_000)
+        configuration.idleTimeout = Double(try integer("IDLE_TIMEOUT_SECONDS", default: Int(configuration.idleTimeout), range: 1...3600))
+        configuration.headerTimeout = Double(try integer("HEADER_TIMEOUT_SECONDS", default: Int(configuration.headerTimeout), range: 1...600))
+        configuration.shutdownTimeout = Double(try integer("SHUTDOWN_TIMEOUT_SECONDS", default: Int(configuration.shutdownTimeout), range: 0...600))
+        configuration.loopCount = try integer("EVENT_LOOPS", default: configuration.loopCount, range: 1...64)
+        return configuration
+    }
+
+    func logLevel() throws -> RequestLog.Level {
+        let name = string("LOG_LEVEL", default: "info")
+        guard let level = RequestLog.Level(name: name) else {
+            throw SettingsError(description: "LOG_LEVEL must be debug, info, warn, error or off, not \(name.debugDescription)")
+        }
+        return level
+    }
+
+    func corsOrigins() throws -> [String] {
+        guard let list = string("CORS_ALLOWED_ORIGINS") else { return [] }
+        let origins = list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for origin in origins where !(origin.hasPrefix("https://") || origin.hasPrefix("http://")) || origin.hasSuffix("/") {
+            throw SettingsError(description: "CORS_ALLOWED_ORIGINS holds \(origin.debugDescription); an origin is scheme://host[:port], no path")
+        }
+        return origins
+    }
+
+    var migrationsDirectory: URL {
+        URL(fileURLWithPath: string("MIGRATIONS_DIR", default: "Migrations"))
+    }
+}

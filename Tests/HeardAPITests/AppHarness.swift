@@ -1,0 +1,44 @@
+import Foundation
+import HTTPServer
+import HeardAPI
+import HeardTesting
+import Postgres
+
+/// Heard's router on a real socket, against a database of the test's choosing.
+struct AppHarness {
+    let server: Server
+    let pool: PostgresPool
+    let log: CapturedLog
+    var port: Int { server.port }
+
+    static func start(database: PostgresConfiguration, migrator: Migrator, poolSize: Int = 2) throws -> AppHarness {
+        let pool = PostgresPool(configuration: database, size: poolSize, acquireTimeout: .seconds(2))
+        let metrics = Metrics()
+        let app = HeardApp(database: pool, migrator: migrator, metrics: metrics)
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        let log = try CapturedLog()
+        let server = Server(configuration: configuration, responder: app.router(), metrics: metrics, log: log.requestLog)
+        try server.start()
+        return AppHarness(server: server, pool: pool, log: log)
+    }
+
+    func stop() async {
+        await server.shutdown()
+        pool.shutdown()
+    }
+
+    static var migrationsDirectory: URL {
+        HeardBinary.packageRoot.appendingPathComponent("Migrations")
+    }
+
+    /// A copy of the real migrations plus `extra` files, in a temporary folder.
+    static func migrations(adding extra: [String: String]) throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("heard-migrations-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: migrationsDirectory, to: directory)
+        for (name, sql) in extra {
+            try sql.write(to: directory.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        return directory
+    }
+}
