@@ -1,0 +1,276 @@
+import Dispatch
+import Foundation
+import Synchronization
+
+/// What the pool is doing, for metrics.
+public struct PoolStats: Sendable, Equatable {
+    /// The most connections the pool opens.
+    public var size: Int
+    /// Connections open or being opened.
+    public var open: Int
+    /// Connections lent out.
+    public var inUse: Int
+    /// Open connections waiting to be lent.
+    public var idle: Int
+    /// Callers waiting for a connection.
+    public var waiting: Int
+}
+
+/// A bounded pool of PostgreSQL connections.
+///
+/// - Connections are opened lazily, up to `size`.
+/// - A caller waits at most `acquireTimeout` for a connection, and when `maxWaiters` callers
+///   are already waiting it fails at once: both throw `PostgresError` of kind `.poolTimeout`.
+/// - Lost connections are dropped and replaced on a later acquire, so the pool outlives a
+///   database restart: during the outage calls throw `.connection`, afterwards they work again.
+/// - Waiting never blocks a thread: waiters are continuations, resumed by whoever releases.
+public final class PostgresPool: Sendable {
+    public let configuration: PostgresConfiguration
+    public let size: Int
+    public let acquireTimeout: Duration
+    public let maxWaiters: Int
+
+    private let state: Mutex<State>
+
+    /// A waiter is resumed with a slot: an idle connection, or the right to open a new one.
+    private enum Lease: Sendable {
+        case connection(PostgresConnection)
+        case newConnection
+    }
+
+    private struct Waiter {
+        let id: UInt64
+        let continuation: CheckedContinuation<Lease, any Error>
+    }
+
+    private struct State {
+        var idle: [PostgresConnection] = []
+        /// Slots taken: idle, lent, or being opened.
+        var open = 0
+        var inUse = 0
+        var waiters: [Waiter] = []
+        var nextWaiterID: UInt64 = 0
+        var isShutDown = false
+    }
+
+    /// - Parameters:
+    ///   - size: the most connections open at once (at least 1).
+    ///   - acquireTimeout: how long a caller may wait for a connection.
+    ///   - maxWaiters: how many callers may wait at once; the next one fails immediately.
+    public init(
+        configuration: PostgresConfiguration,
+        size: Int = 10,
+        acquireTimeout: Duration = .seconds(5),
+        maxWaiters: Int = 100
+    ) {
+        self.configuration = configuration
+        self.size = max(1, size)
+        self.acquireTimeout = acquireTimeout
+        self.maxWaiters = max(0, maxWaiters)
+        self.state = Mutex(State())
+    }
+
+    /// A snapshot of the pool's use.
+    public var stats: PoolStats {
+        state.withLock { state in
+            PoolStats(size: size, open: state.open, inUse: state.inUse, idle: state.idle.count,
+                      waiting: state.waiters.count)
+        }
+    }
+
+    // MARK: Running statements
+
+    /// Runs one statement on a pooled connection and returns its rows.
+    public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await withConnection { try await $0.query(query) }
+    }
+
+    /// Runs one statement on a pooled connection and returns the number of rows it changed.
+    @discardableResult
+    public func execute(_ query: PostgresQuery) async throws -> Int {
+        try await withConnection { try await $0.execute(query) }
+    }
+
+    /// Runs `body` in a transaction: `BEGIN`, then `set_config(name, value, true)` for each of
+    /// `settings` (transaction-local, such as `("heard.tenant_id", id)` for row-level security),
+    /// then `body`; `COMMIT` when it returns, `ROLLBACK` when it throws (the error is rethrown).
+    ///
+    /// The transaction must not be used after `body` returns.
+    public func transaction<Value>(
+        settings: [(name: String, value: String)] = [],
+        _ body: (PostgresTransaction) async throws -> Value
+    ) async throws -> Value {
+        try await withConnection { connection in
+            try await connection.simpleExecute("BEGIN")
+            let transaction = PostgresTransaction(connection: connection)
+            let result: Value
+            do {
+                for setting in settings {
+                    _ = try await connection.query("SELECT set_config(\(setting.name), \(setting.value), true)")
+                }
+                result = try await body(transaction)
+            } catch {
+                // If ROLLBACK fails the connection is not idle and will be discarded on release.
+                try? await connection.simpleExecute("ROLLBACK")
+                throw error
+            }
+            try await connection.simpleExecute("COMMIT")
+            return result
+        }
+    }
+
+    /// Lends a connection to `body` and takes it back afterwards, even when `body` throws.
+    /// A connection that comes back lost or inside a transaction is closed, not reused.
+    public func withConnection<Value>(_ body: (PostgresConnection) async throws -> Value) async throws -> Value {
+        let connection = try await acquire()
+        do {
+            let result = try await body(connection)
+            release(connection)
+            return result
+        } catch {
+            release(connection)
+            throw error
+        }
+    }
+
+    /// Closes idle connections and fails waiters; lent connections close when they come back.
+    public func shutdown() {
+        let (idle, waiters) = state.withLock { state in
+            state.isShutDown = true
+            defer {
+                state.open -= state.idle.count
+                state.idle = []
+                state.waiters = []
+            }
+            return (state.idle, state.waiters)
+        }
+        idle.forEach { $0.close() }
+        for waiter in waiters {
+            waiter.continuation.resume(throwing: PostgresError(kind: .connection, message: "the pool is shut down"))
+        }
+    }
+
+    // MARK: Acquire and release
+
+    private func acquire() async throws -> PostgresConnection {
+        let lease = try await lease()
+        if case .connection(let connection) = lease {
+            if await connection.isAlive() { return connection }
+            connection.close()  // lost while idle (a server restart): replace it in its slot
+        }
+        do {
+            return try await PostgresConnection.connect(configuration: configuration)
+        } catch {
+            releaseSlot()
+            throw error
+        }
+    }
+
+    private func lease() async throws -> Lease {
+        try await withCheckedThrowingContinuation { continuation in
+            enum Decision {
+                case lease(Lease)
+                case fail(PostgresError)
+                case wait(UInt64)
+            }
+            let decision: Decision = state.withLock { state in
+                if state.isShutDown {
+                    return .fail(PostgresError(kind: .connection, message: "the pool is shut down"))
+                }
+                if let connection = state.idle.popLast() {
+                    state.inUse += 1
+                    return .lease(.connection(connection))
+                }
+                if state.open < size {
+                    state.open += 1
+                    state.inUse += 1
+                    return .lease(.newConnection)
+                }
+                guard state.waiters.count < maxWaiters else {
+                    return .fail(PostgresError(
+                        kind: .poolTimeout,
+                        message: "all \(size) connections are in use and \(maxWaiters) callers are already waiting"))
+                }
+                let id = state.nextWaiterID
+                state.nextWaiterID += 1
+                state.waiters.append(Waiter(id: id, continuation: continuation))
+                return .wait(id)
+            }
+            switch decision {
+            case .lease(let lease):
+                continuation.resume(returning: lease)
+            case .fail(let error):
+                continuation.resume(throwing: error)
+            case .wait(let id):
+                DispatchQueue.global().asyncAfter(deadline: .now() + acquireTimeout.timeInterval) {
+                    self.timeOut(waiter: id)
+                }
+            }
+        }
+    }
+
+    private func timeOut(waiter id: UInt64) {
+        let waiter: Waiter? = state.withLock { state in
+            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+            return state.waiters.remove(at: index)
+        }
+        waiter?.continuation.resume(throwing: PostgresError(
+            kind: .poolTimeout,
+            message: "no database connection became free within \(acquireTimeout.timeInterval) seconds"))
+    }
+
+    /// Takes a lent connection back: hands it to the first waiter, keeps it idle, or (when it
+    /// is no longer reusable) closes it and hands its slot on.
+    private func release(_ connection: PostgresConnection) {
+        let reusable = connection.isReusable
+        let (waiter, keep): (Waiter?, Bool) = state.withLock { state in
+            if !state.waiters.isEmpty, !state.isShutDown {
+                return (state.waiters.removeFirst(), reusable)  // the slot passes on, still in use
+            }
+            state.inUse -= 1
+            guard reusable, !state.isShutDown else {
+                state.open -= 1
+                return (nil, false)
+            }
+            state.idle.append(connection)
+            return (nil, true)
+        }
+        if !keep { connection.close() }
+        waiter?.continuation.resume(returning: keep ? .connection(connection) : .newConnection)
+    }
+
+    /// Gives back a slot whose connection could not be opened.
+    private func releaseSlot() {
+        let waiter: Waiter? = state.withLock { state in
+            if !state.waiters.isEmpty, !state.isShutDown { return state.waiters.removeFirst() }
+            state.inUse -= 1
+            state.open -= 1
+            return nil
+        }
+        waiter?.continuation.resume(returning: .newConnection)
+    }
+}
+
+/// A transaction in progress: the statements run on the transaction's connection.
+public struct PostgresTransaction: Sendable {
+    /// The connection the transaction runs on.
+    public let connection: PostgresConnection
+
+    /// Runs one statement in the transaction and returns its rows.
+    public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await connection.query(query)
+    }
+
+    /// Runs one statement in the transaction and returns the number of rows it changed.
+    @discardableResult
+    public func execute(_ query: PostgresQuery) async throws -> Int {
+        try await connection.execute(query)
+    }
+}
+
+extension Duration {
+    var timeInterval: TimeInterval {
+        let (seconds, attoseconds) = components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+}

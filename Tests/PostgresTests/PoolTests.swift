@@ -1,0 +1,162 @@
+import Foundation
+import XCTest
+@testable import Postgres
+
+final class PoolTests: XCTestCase {
+    func testStatementsArePreparedOncePerConnection() async throws {
+        try await withTestPool(size: 1) { pool, _ in
+            for value in 1...3 {
+                let rows = try await pool.query("SELECT \(value) + 1 AS n")
+                XCTAssertEqual(try rows.first?.decode(Int.self, column: "n"), value + 1)
+            }
+            let prepared = try await pool.query(
+                "SELECT name, statement FROM pg_prepared_statements WHERE statement LIKE 'SELECT $1 + 1%'")
+            XCTAssertEqual(prepared.count, 1)
+            XCTAssertEqual(try prepared.first?.decode(String.self, column: "name"), "s1")
+        }
+    }
+
+    func testTransactionCommitsOnReturn() async throws {
+        try await withTestPool { pool, _ in
+            try await pool.execute("CREATE TABLE items (name text PRIMARY KEY)")
+            let inserted = try await pool.transaction { transaction in
+                try await transaction.execute("INSERT INTO items VALUES (\("a")), (\("b"))")
+            }
+            XCTAssertEqual(inserted, 2)
+            let rows = try await pool.query("SELECT count(*) AS n FROM items")
+            XCTAssertEqual(try rows.first?.decode(Int.self, column: "n"), 2)
+        }
+    }
+
+    func testTransactionRollsBackOnThrow() async throws {
+        struct Oops: Error {}
+        try await withTestPool(size: 1) { pool, _ in
+            try await pool.execute("CREATE TABLE items (name text PRIMARY KEY)")
+            do {
+                try await pool.transaction { transaction in
+                    try await transaction.execute("INSERT INTO items VALUES (\("doomed"))")
+                    throw Oops()
+                }
+                XCTFail("the transaction should have thrown")
+            } catch is Oops {}
+            let rows = try await pool.query("SELECT count(*) AS n FROM items")
+            XCTAssertEqual(try rows.first?.decode(Int.self, column: "n"), 0)
+            XCTAssertEqual(pool.stats.inUse, 0)
+            XCTAssertEqual(pool.stats.idle, 1)  // the connection was rolled back and reused
+        }
+    }
+
+    func testTransactionSettingsAreLocalToTheTransaction() async throws {
+        try await withTestPool(size: 1) { pool, _ in
+            let tenant = UUID().uuidString
+            let seen = try await pool.transaction(settings: [("heard.tenant_id", tenant)]) { transaction in
+                try await transaction.query("SELECT current_setting('heard.tenant_id') AS t")
+                    .first?.decode(String.self, column: "t")
+            }
+            XCTAssertEqual(seen, tenant)
+            let after = try await pool.query("SELECT current_setting('heard.tenant_id', true) AS t")
+            XCTAssertEqual(try after.first?.decode(String?.self, column: "t") ?? "", "")
+        }
+    }
+
+    func testUniqueViolationKeepsSQLStateAndConstraint() async throws {
+        try await withTestPool { pool, _ in
+            try await pool.execute("CREATE TABLE people (email text CONSTRAINT people_email_key UNIQUE)")
+            try await pool.execute("INSERT INTO people VALUES (\("a@example.org"))")
+            let error = try await expectPostgresError {
+                try await pool.execute("INSERT INTO people VALUES (\("a@example.org"))")
+            }
+            XCTAssertTrue(error.isUniqueViolation)
+            XCTAssertEqual(error.sqlState, "23505")
+            XCTAssertEqual(error.constraint, "people_email_key")
+            XCTAssertEqual(error.table, "people")
+            XCTAssertEqual(error.kind, .query)
+            XCTAssertFalse(error.isConnectionFailure)
+            XCTAssertFalse(error.description.contains("a@example.org"))
+            // The pool's connection is still good afterwards.
+            _ = try await pool.firstRow("SELECT 1 AS one")
+        }
+    }
+
+    func testSyntaxErrorIsAQueryError() async throws {
+        try await withTestPool { pool, _ in
+            let error = try await expectPostgresError { try await pool.query("SELEKT 1") }
+            XCTAssertEqual(error.kind, .query)
+            XCTAssertEqual(error.sqlState, "42601")
+        }
+    }
+
+    func testExhaustedPoolTimesOutInsteadOfHanging() async throws {
+        try await withTestPool(size: 1, acquireTimeout: .milliseconds(300)) { pool, _ in
+            let started = Date()
+            let error = try await pool.withConnection { _ in
+                // The only connection is lent out: the next caller must give up, not hang.
+                try await expectPostgresError { try await pool.query("SELECT 1") }
+            }
+            XCTAssertEqual(error.kind, .poolTimeout)
+            XCTAssertEqual(error.isConnectionFailure, true)
+            XCTAssertLessThan(Date().timeIntervalSince(started), 30)
+            XCTAssertEqual(pool.stats.waiting, 0)
+            _ = try await pool.firstRow("SELECT 1 AS one")  // usable again
+        }
+    }
+
+    func testTooManyWaitersFailFast() async throws {
+        try await withTestPool(size: 1, acquireTimeout: .seconds(20), maxWaiters: 1) { pool, _ in
+            let started = Date()
+            var waiter: Task<[PostgresRow], any Error>?
+            try await pool.withConnection { _ in
+                waiter = Task { try await pool.query("SELECT 1 AS one") }  // waits: one waiter allowed
+                while pool.stats.waiting < 1 { try await Task.sleep(for: .milliseconds(10)) }
+                let error = try await expectPostgresError { try await pool.query("SELECT 2") }
+                XCTAssertEqual(error.kind, .poolTimeout)
+                XCTAssertLessThan(Date().timeIntervalSince(started), 10)  // failed fast, not after 20 s
+            }
+            // The waiter gets the connection once it is released.
+            let waited = try await waiter?.value
+            XCTAssertEqual(waited?.count, 1)
+            XCTAssertEqual(pool.stats, PoolStats(size: 1, open: 1, inUse: 0, idle: 1, waiting: 0))
+        }
+    }
+
+    func testConcurrentQueriesShareTheBoundedPool() async throws {
+        try await withTestPool(size: 3) { pool, _ in
+            let total = try await withThrowingTaskGroup(of: Int.self) { group in
+                for value in 0..<40 {
+                    group.addTask {
+                        try await pool.query("SELECT \(value) AS v, pg_sleep(0.01)").first?.decode(Int.self, column: "v") ?? -1
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            XCTAssertEqual(total, (0..<40).reduce(0, +))
+            let stats = pool.stats
+            XCTAssertLessThanOrEqual(stats.open, 3)
+            XCTAssertEqual(stats.inUse, 0)
+        }
+    }
+
+    func testConnectionLeftInATransactionIsNotReused() async throws {
+        try await withTestPool(size: 1) { pool, _ in
+            try await pool.execute("CREATE TABLE items (name text)")
+            try await pool.withConnection { connection in
+                try await connection.simpleExecute("BEGIN")
+                try await connection.execute("INSERT INTO items VALUES (\("uncommitted"))")
+            }
+            XCTAssertEqual(pool.stats.open, 0)  // discarded rather than lent out mid-transaction
+            // Had the connection been reused, this would run inside the open transaction and see the row.
+            let row = try await pool.firstRow("SELECT count(*) AS n FROM items")
+            XCTAssertEqual(try row.decode(Int.self, column: "n"), 0)
+        }
+    }
+
+    func testUnreachableServerIsAConnectionError() async throws {
+        var configuration = try TestDatabase.serverConfiguration()
+        configuration.host = "/nonexistent-heard-socket-dir"
+        configuration.port = nil
+        let pool = PostgresPool(configuration: configuration, size: 1)
+        let error = try await expectPostgresError { try await pool.query("SELECT 1") }
+        XCTAssertEqual(error.kind, .connection)
+        XCTAssertEqual(pool.stats.open, 0)
+    }
+}
