@@ -36,6 +36,8 @@ final class Connection: @unchecked Sendable {
     private var outputOffset = 0
     private var closeAfterWrite = false
     private var draining = false
+    private var inProcessInput = false
+    private var moreInput = false
     private var lastActivity: UInt64
     /// When the first byte of the request being read arrived.
     private var requestStarted: UInt64?
@@ -59,11 +61,22 @@ final class Connection: @unchecked Sendable {
 
     // MARK: - Reading
 
+    /// Bytes of later requests kept while one is answered; past this, reading pauses. That is
+    /// the backpressure against a pipelining flood, and it costs nothing for ordinary clients,
+    /// which send nothing while they wait (pausing a Dispatch source per request would cost a
+    /// round trip through Dispatch's manager thread each time).
+    private static let readAheadLimit = 64 * 1024
+
     private func readable() {
         let count = withUnsafeTemporaryAllocation(byteCount: 64 * 1024, alignment: 16) { buffer -> Int in
             let count = read(fd, buffer.baseAddress, buffer.count)
-            if count > 0, case .reading = phase {
-                parser.append(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+            if count > 0 {
+                switch phase {
+                case .reading, .processing, .writing:
+                    parser.append(UnsafeRawBufferPointer(rebasing: buffer[0..<count]))
+                case .lingering, .closed:
+                    break  // discarding what the client still sends after our error answer
+                }
             }
             return count
         }
@@ -74,44 +87,63 @@ final class Connection: @unchecked Sendable {
             case .reading:
                 if requestStarted == nil { requestStarted = now }
                 processInput()
-            case .lingering:
-                break  // discarding what the client still sends after our error answer
-            default:
+            case .processing, .writing:
+                if parser.buffer.count >= Self.readAheadLimit { suspendReading() }
+            case .lingering, .closed:
                 break
             }
         } else if count == 0 {
-            close()  // the peer closed; any response owed was already written
+            switch phase {
+            case .processing, .writing:
+                // The client half-closed while waiting: it still gets its answer, then we close.
+                closeAfterWrite = true
+                suspendReading()
+            default:
+                close()
+            }
         } else if errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR {
             close()
         }
     }
 
-    /// Parses and dispatches the next complete request, if the buffer holds one.
+    /// Parses and dispatches buffered requests, one at a time.
+    ///
+    /// A handler that never suspends finishes inline (see `dispatch`), and its response's
+    /// completion asks for the next request; that re-entry only sets `moreInput`, and this loop
+    /// takes the next request, so a pipelining client cannot grow the stack.
     private func processInput() {
-        guard case .reading = phase else { return }
-        let parsed: HTTPParser.ParsedRequest?
-        do {
-            parsed = try parser.nextRequest()
-        } catch {
-            sendError(HTTPError(error.status, detail: error.detail), method: nil, requestID: nil)
+        if inProcessInput {
+            moreInput = true
             return
         }
-        if parser.pendingContinue {
-            parser.continueSent()
-            let interim = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
-            let sent = interim.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if sent != interim.count { close(); return }
-        }
-        guard let parsed else {
-            resumeReading()
-            return
-        }
-        dispatch(parsed)
+        inProcessInput = true
+        defer { inProcessInput = false }
+        repeat {
+            moreInput = false
+            guard case .reading = phase else { return }
+            let parsed: HTTPParser.ParsedRequest?
+            do {
+                parsed = try parser.nextRequest()
+            } catch {
+                sendError(HTTPError(error.status, detail: error.detail), method: nil, requestID: nil)
+                return
+            }
+            if parser.pendingContinue {
+                parser.continueSent()
+                let interim = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
+                let sent = interim.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                if sent != interim.count { close(); return }
+            }
+            guard let parsed else {
+                resumeReading()
+                return
+            }
+            dispatch(parsed)
+        } while moreInput
     }
 
     private func dispatch(_ parsed: HTTPParser.ParsedRequest) {
         phase = .processing
-        suspendReading()
         let head = parsed.head
         let requestID = RequestID.sanitized(head.headers["X-Request-Id"]) ?? RequestID.generate()
         let request: Request
@@ -125,12 +157,23 @@ final class Connection: @unchecked Sendable {
         let started = DispatchTime.now().uptimeNanoseconds
         core.metrics.requestStarted()
         let responder = core.responder
-        Task(executorPreference: loop.executor) { [self] in
+        // The handler starts inline, on this queue, and only a real suspension (a database
+        // call) costs a hop; it then resumes on this loop's executor, so `finish` always runs on
+        // the connection's queue.
+        Self.startTask(on: loop.executor) { [self] in
             let response = await responder.respond(to: request)
             dispatchPrecondition(condition: .onQueue(loop.queue))
             core.metrics.requestFinished()
             finish(response, head: head, requestID: requestID, started: started)
         }
+    }
+
+    private static func startTask(on executor: QueueExecutor, _ operation: sending @escaping @isolated(any) () async -> Void) {
+        #if compiler(>=6.2)
+        Task.immediate(executorPreference: executor, operation: operation)
+        #else
+        Task(executorPreference: executor, operation: operation)
+        #endif
     }
 
     // MARK: - Writing
@@ -139,7 +182,7 @@ final class Connection: @unchecked Sendable {
         let duration = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
         core.observe(method: head.method, response: response, requestID: requestID, seconds: duration)
         guard case .processing = phase else { return }  // the client went away meanwhile
-        let keepAlive = head.keepAlive && !draining
+        let keepAlive = head.keepAlive && !draining && !closeAfterWrite
         output = ResponseWriter.serialize(
             response, requestID: requestID, version: head.version, keepAlive: keepAlive,
             omitBody: head.method == "HEAD")

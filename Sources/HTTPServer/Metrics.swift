@@ -93,4 +93,6 @@ final class Counter: Sendable {
     private let atomic = Atomic<Int>(0)
     var value: Int { atomic.load(ordering: .relaxed) }
     func add(_ delta: Int) { atomic.add(delta, ordering: .relaxed) }
+    /// Adds one and returns the new value.
+    func increment() -> Int { atomic.add(1, ordering: .relaxed).newValue }
 }

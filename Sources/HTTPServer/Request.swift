@@ -125,10 +125,16 @@ enum PercentDecoding {
 
 /// Request ids: the client's own when sane (so a council system can trace its call), else ours.
 public enum RequestID {
-    public static func generate() -> String {
+    /// A random per-process prefix and a counter: unique, and no system call per request
+    /// (ids identify requests in logs; they are not secrets).
+    private static let prefix: String = {
         var generator = SystemRandomNumberGenerator()
-        let high = generator.next() as UInt64, low = generator.next() as UInt64
-        return hex(high) + hex(low)
+        return hex(generator.next() as UInt64)
+    }()
+    private static let counter = Counter()
+
+    public static func generate() -> String {
+        prefix + hex(UInt64(bitPattern: Int64(counter.increment())))
     }
 
     /// A client id is echoed only when it is 1-128 characters of `A-Z a-z 0-9 - _ . :`;
@@ -147,8 +153,14 @@ public enum RequestID {
         return allowed ? candidate : nil
     }
 
+    /// Sixteen lower-case hex digits, zero-padded.
     private static func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
+        String(unsafeUninitializedCapacity: 16) { buffer in
+            let digits = Array("0123456789abcdef".utf8)
+            for index in 0..<16 {
+                buffer[index] = digits[Int((value >> (60 - 4 * UInt64(index))) & 0xF)]
+            }
+            return 16
+        }
     }
 }

@@ -13,13 +13,21 @@ enum ResponseWriter {
     static func serialize(_ response: Response, requestID: String, version: HTTPVersion, keepAlive: Bool, omitBody: Bool) -> [UInt8] {
         let status = response.status
         let bodyless = status.code == 204 || status.code == 304 || status.code < 200
-        var head = "HTTP/1.1 \(status.code) \(status.reasonPhrase)\r\n"
-        if !bodyless { head += "Content-Length: \(response.body.count)\r\n" }
-        head += "Date: \(HTTPDate.now())\r\nX-Request-Id: \(requestID)\r\n"
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(256 + (omitBody || bodyless ? 0 : response.body.count))
+        func line(_ parts: String...) {
+            for part in parts { bytes.append(contentsOf: part.utf8) }
+            bytes.append(.cr)
+            bytes.append(.lf)
+        }
+        line("HTTP/1.1 ", String(status.code), " ", status.reasonPhrase)
+        if !bodyless { line("Content-Length: ", String(response.body.count)) }
+        line("Date: ", HTTPDate.now())
+        line("X-Request-Id: ", requestID)
         if !keepAlive {
-            head += "Connection: close\r\n"
+            line("Connection: close")
         } else if version == .http10 {
-            head += "Connection: keep-alive\r\n"
+            line("Connection: keep-alive")
         }
         var hasCacheControl = false, hasNoSniff = false, hasFrameOptions = false
         for (name, value) in response.headers {
@@ -34,14 +42,13 @@ enum ResponseWriter {
             case "x-frame-options": hasFrameOptions = true
             default: break
             }
-            head += "\(name): \(value)\r\n"
+            line(name, ": ", value)
         }
         // Children's data must never sit in a shared cache or be sniffed or framed.
-        if !hasCacheControl { head += "Cache-Control: no-store\r\n" }
-        if !hasNoSniff { head += "X-Content-Type-Options: nosniff\r\n" }
-        if !hasFrameOptions { head += "X-Frame-Options: DENY\r\n" }
-        head += "\r\n"
-        var bytes = Array(head.utf8)
+        if !hasCacheControl { line("Cache-Control: no-store") }
+        if !hasNoSniff { line("X-Content-Type-Options: nosniff") }
+        if !hasFrameOptions { line("X-Frame-Options: DENY") }
+        line()
         if !omitBody && !bodyless { bytes.append(contentsOf: response.body) }
         return bytes
     }
@@ -49,16 +56,10 @@ enum ResponseWriter {
 
 /// The IMF-fixdate for the `Date` header, formatted at most once a second.
 enum HTTPDate {
-    private static let cache = Mutex<(second: Int, text: String)>((-1, ""))
+    private static let cache = SecondCache { format($0) }
 
     static func now() -> String {
-        let second = time(nil)
-        return cache.withLock { cached in
-            if cached.second != second {
-                cached = (second, format(second))
-            }
-            return cached.text
-        }
+        cache.text(for: time(nil))
     }
 
     static func format(_ seconds: Int) -> String {
@@ -68,5 +69,23 @@ enum HTTPDate {
         var buffer = [Int8](repeating: 0, count: 64)
         let length = strftime(&buffer, buffer.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
         return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// A text that depends only on the current second (dates in headers and logs), made at most
+/// once a second.
+final class SecondCache: Sendable {
+    private let make: @Sendable (Int) -> String
+    private let cached = Mutex<(second: Int, text: String)>((-1, ""))
+
+    init(_ make: @escaping @Sendable (Int) -> String) {
+        self.make = make
+    }
+
+    func text(for second: Int) -> String {
+        cached.withLock { cached in
+            if cached.second != second { cached = (second, make(second)) }
+            return cached.text
+        }
     }
 }

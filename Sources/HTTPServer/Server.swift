@@ -25,6 +25,9 @@ final class ServerCore: Sendable {
         metrics.register(gauge: "heard_http_open_connections", help: "Open client connections.") { [openConnections] in
             Double(openConnections.value)
         }
+        metrics.register(gauge: "heard_log_lines_dropped", help: "Log lines dropped because stdout could not keep up.") { [log] in
+            Double(log.droppedLines)
+        }
     }
 
     func observe(method: String, response: Response, requestID: String, seconds: Double) {

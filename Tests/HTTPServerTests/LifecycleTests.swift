@@ -92,6 +92,25 @@ final class LifecycleTests: XCTestCase {
         await server.stop()
     }
 
+    func testALogOutputThatNobodyReadsNeverStallsServing() async throws {
+        // stdout piped to a collector that has stopped reading: the pipe fills after 64 KiB.
+        var fds: [Int32] = [0, 0]
+        XCTAssertEqual(pipe(&fds), 0)
+        var builder = RouterBuilder()
+        standardRoutes(&builder)
+        var configuration = ServerConfiguration()
+        configuration.port = 0
+        let server = Server(configuration: configuration, responder: builder.build(), log: RequestLog(fd: fds[1], level: .info))
+        try server.start()
+        let client = try RawClient(port: server.port)
+        for index in 0..<2000 {
+            client.send("GET /items/\(index) HTTP/1.1\r\nHost: x\r\n\r\n")
+            XCTAssertEqual(client.readResponse()?.status, 200, "request \(index) was not answered")
+        }
+        Glibc.close(fds[0])  // unblock the log queue's pending write so shutdown can flush
+        await server.shutdown()
+    }
+
     func testMetricsExposition() async throws {
         let metrics = Metrics()
         var builder = RouterBuilder()

@@ -87,6 +87,30 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(client.readResponse()?.text, "last")
     }
 
+    func testAThousandPipelinedRequestsAreAllAnsweredInOrder() throws {
+        // Handlers that finish without suspending are answered inline; a long pipeline must
+        // neither grow the stack nor lose or reorder a response.
+        let client = try server.client()
+        let count = 1000
+        var batch = ""
+        for index in 0..<count { batch += "GET /items/\(index) HTTP/1.1\r\nHost: x\r\n\r\n" }
+        client.send(batch)
+        for index in 0..<count {
+            let response = try XCTUnwrap(client.readResponse(), "response \(index) missing")
+            XCTAssertEqual(response.json["id"] as? String, String(index))
+        }
+    }
+
+    func testAClientThatHalfClosesStillGetsItsAnswer() throws {
+        let client = try server.client()
+        client.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        shutdown(client.fd, Int32(SHUT_WR))
+        let response = client.readResponse()
+        XCTAssertEqual(response?.text, "slow done")
+        XCTAssertEqual(response?.header("Connection"), "close")
+        XCTAssertTrue(client.isClosedByServer())
+    }
+
     func testARequestFedOneByteAtATimeIsParsed() throws {
         let client = try server.client()
         let raw = "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: yes\r\n\r\n"

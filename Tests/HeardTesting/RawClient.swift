@@ -1,5 +1,6 @@
 import Foundation
 import HTTPServer
+import Synchronization
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -34,32 +35,41 @@ public struct TestServer: Sendable {
     public func stop() async { await server.shutdown() }
 }
 
-/// The request log written to a pipe, so tests can read what would reach stdout.
-/// `@unchecked Sendable`: wraps the read end of a pipe; tests read it from one thread.
-public final class CapturedLog: @unchecked Sendable {
+/// The request log written to a pipe that a background thread drains, so tests can read what
+/// would reach stdout (and the server never waits on a reader).
+public final class CapturedLog: Sendable {
     public let requestLog: RequestLog
-    private let readEnd: Int32
+    private let captured = CapturedBytes()
 
     public init() throws {
         var fds: [Int32] = [0, 0]
         guard pipe(&fds) == 0 else { throw POSIXError(.EIO) }
-        readEnd = fds[0]
-        _ = fcntl(readEnd, F_SETFL, fcntl(readEnd, F_GETFL) | O_NONBLOCK)
+        let readEnd = fds[0]
         requestLog = RequestLog(fd: fds[1], level: .info)
+        let thread = Thread { [captured] in
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            while true {
+                let count = read(readEnd, &buffer, buffer.count)
+                if count <= 0 { break }
+                captured.append(buffer[0..<count])
+            }
+        }
+        thread.start()
     }
 
     /// Everything logged so far.
     public func text() -> String {
         requestLog.flush()
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = read(readEnd, &buffer, buffer.count)
-            if count <= 0 { break }
-            bytes.append(contentsOf: buffer[0..<count])
-        }
-        return String(decoding: bytes, as: UTF8.self)
+        // The reader thread picks up what was just written almost at once.
+        usleep(20_000)
+        return captured.text
     }
+}
+
+private final class CapturedBytes: Sendable {
+    private let bytes = Mutex<[UInt8]>([])
+    func append(_ more: ArraySlice<UInt8>) { bytes.withLock { $0.append(contentsOf: more) } }
+    var text: String { bytes.withLock { String(decoding: $0, as: UTF8.self) } }
 }
 
 public struct RawResponse {

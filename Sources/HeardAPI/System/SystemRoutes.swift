@@ -7,7 +7,9 @@ struct SystemRoutes {
     let app: HeardApp
 
     func add(to router: inout RouterBuilder) {
-        router.get("/healthz") { _ in .json(Health(status: "ok")) }
+        // Probed every few seconds by load balancers: a constant, encoded once.
+        let healthy = Response.json(Health(status: "ok"))
+        router.get("/healthz") { _ in healthy }
         router.get("/readyz") { _ in try await readiness() }
         router.get("/metrics") { [metrics = app.metrics] _ in
             .text(metrics.render(), contentType: "text/plain; version=0.0.4; charset=utf-8")
