@@ -150,7 +150,8 @@ extension UUID: PostgresCodable {
 // MARK: - Instants
 
 /// An instant, sent as `timestamptz` in RFC 3339 UTC with microseconds
-/// (`2026-11-22T09:30:00.123456Z`), PostgreSQL's own precision.
+/// (`2026-11-22T09:30:00.123456Z`), PostgreSQL's own precision. Instants outside the years
+/// 1-9999 are clamped to that range.
 extension Date: PostgresCodable {
     public static var postgresType: PostgresDataType { .timestamptz }
     public var postgresText: String? { Timestamp.format(self) }

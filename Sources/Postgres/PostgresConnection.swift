@@ -25,6 +25,10 @@ public final class PostgresConnection: @unchecked Sendable {
     private var statementNames: [StatementKey: String] = [:]
     private let reusable = Atomic<Bool>(false)
 
+    /// Beyond this many prepared statements (SQL built with `unsafeRaw`, say), new SQL runs
+    /// through the unnamed statement instead, so the cache cannot grow without bound.
+    static let preparedStatementLimit = 500
+
     private struct StatementKey: Hashable {
         let sql: String
         let types: [UInt32]
@@ -166,10 +170,10 @@ public final class PostgresConnection: @unchecked Sendable {
         if let prepared = statementNames[key] {
             name = prepared
         } else {
-            name = "s\(statementNames.count + 1)"
-            let result = PQprepare(handle, name, query.sql, Int32(types.count), types)
-            _ = try consume(result)
-            statementNames[key] = name
+            let cacheable = statementNames.count < Self.preparedStatementLimit
+            name = cacheable ? "s\(statementNames.count + 1)" : ""
+            _ = try consume(PQprepare(handle, name, query.sql, Int32(types.count), types))
+            if cacheable { statementNames[key] = name }
         }
         let result = withCStrings(query.binds.map(\.text)) { values in
             PQexecPrepared(handle, name, Int32(values.count), values, nil, nil, 0)

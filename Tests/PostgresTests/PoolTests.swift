@@ -16,6 +16,17 @@ final class PoolTests: XCTestCase {
         }
     }
 
+    func testPreparedStatementCacheIsBounded() async throws {
+        try await withTestPool(size: 1) { pool, _ in
+            let limit = PostgresConnection.preparedStatementLimit
+            for number in 0..<(limit + 5) {
+                _ = try await pool.query("SELECT \(unsafeRaw: String(number)) AS n")
+            }
+            let row = try await pool.firstRow("SELECT count(*) AS n FROM pg_prepared_statements")
+            XCTAssertEqual(try row.decode(Int.self, column: "n"), limit)
+        }
+    }
+
     func testTransactionCommitsOnReturn() async throws {
         try await withTestPool { pool, _ in
             try await pool.execute("CREATE TABLE items (name text PRIMARY KEY)")
