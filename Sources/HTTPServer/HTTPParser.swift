@@ -46,6 +46,10 @@ struct HTTPParser {
         var headers: HTTPHeaders
         var keepAlive: Bool
         var expectsContinue: Bool
+        /// Whether the head has these framing fields, noted while parsing so that the usual
+        /// request, which has neither, needs no lookup.
+        var hasTransferEncoding = false
+        var hasContentLength = false
     }
 
     struct ParsedRequest {
@@ -67,15 +71,16 @@ struct HTTPParser {
     }
 
     private enum State {
-        /// Scanning for the end of the head; `scanned` bytes are known to be well-formed.
-        case head(scanned: Int)
+        /// Scanning for the end of the head; `scanned` bytes are known to be well-formed and hold
+        /// `lineEnds` line ends.
+        case head(scanned: Int, lineEnds: Int)
         case body(Head, bodyStart: Int, length: Int)
         case chunked(Head, position: Int, chunk: ChunkState, body: [UInt8], trailerBytes: Int)
     }
 
     let limits: Limits
     private(set) var buffer: [UInt8] = []
-    private var state: State = .head(scanned: 0)
+    private var state: State = .head(scanned: 0, lineEnds: 0)
     /// The head of the request whose body is still arriving, if it asked for `100 Continue`.
     private(set) var pendingContinue = false
 
@@ -109,13 +114,13 @@ struct HTTPParser {
     mutating func nextRequest() throws(ParseError) -> ParsedRequest? {
         while true {
             switch state {
-            case .head(let scanned):
-                guard let (head, bodyStart) = try parseHead(scanned: scanned) else { return nil }
+            case .head(let scanned, let lineEnds):
+                guard let (head, bodyStart) = try parseHead(scanned: scanned, lineEnds: lineEnds) else { return nil }
                 let framing = try framing(of: head)
                 switch framing {
                 case .none:
-                    buffer.removeFirst(bodyStart)
-                    state = .head(scanned: 0)
+                    consume(bodyStart)
+                    state = .head(scanned: 0, lineEnds: 0)
                     return ParsedRequest(head: head, body: [])
                 case .length(let length):
                     if length > limits.maxBodyBytes { throw .bodyTooLarge }
@@ -127,16 +132,16 @@ struct HTTPParser {
             case .body(let head, let bodyStart, let length):
                 guard buffer.count - bodyStart >= length else { return nil }
                 let body = Array(buffer[bodyStart..<bodyStart + length])
-                buffer.removeFirst(bodyStart + length)
-                state = .head(scanned: 0)
+                consume(bodyStart + length)
+                state = .head(scanned: 0, lineEnds: 0)
                 pendingContinue = false
                 return ParsedRequest(head: head, body: body)
             case .chunked(let head, var position, var chunk, var body, var trailerBytes):
                 // Take the body out of the state while we append to it, so it is not copied.
-                state = .head(scanned: 0)
+                state = .head(scanned: 0, lineEnds: 0)
                 let done = try parseChunks(position: &position, chunk: &chunk, body: &body, trailerBytes: &trailerBytes)
                 if done {
-                    buffer.removeFirst(position)
+                    consume(position)
                     pendingContinue = false
                     return ParsedRequest(head: head, body: body)
                 }
@@ -146,10 +151,19 @@ struct HTTPParser {
         }
     }
 
+    /// Drops the bytes of the message just parsed from the front of the buffer.
+    private mutating func consume(_ count: Int) {
+        if count == buffer.count {
+            buffer.removeAll(keepingCapacity: true)  // the usual case: nothing pipelined behind it
+        } else {
+            buffer.removeFirst(count)
+        }
+    }
+
     // MARK: - Head
 
     /// Finds the end of the head, checking line endings as it goes; parses it when complete.
-    private mutating func parseHead(scanned: Int) throws(ParseError) -> (Head, Int)? {
+    private mutating func parseHead(scanned: Int, lineEnds: Int) throws(ParseError) -> (Head, Int)? {
         // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line.
         var leading = 0
         while leading + 1 < buffer.count, buffer[leading] == .cr, buffer[leading + 1] == .lf, leading < 8 {
@@ -157,61 +171,123 @@ struct HTTPParser {
         }
         if leading > 0 {
             buffer.removeFirst(leading)
-            state = .head(scanned: 0)
-            return try parseHead(scanned: 0)
+            state = .head(scanned: 0, lineEnds: 0)
+            return try parseHead(scanned: 0, lineEnds: 0)
         }
-        var index = scanned
-        let end = buffer.count
+        let limits = limits
+        let outcome = try buffer.withUnsafeBufferPointer { bytes throws(ParseError) -> HeadOutcome in
+            var lineEnds = lineEnds
+            switch try Self.scanHead(bytes, from: scanned, lineEnds: &lineEnds) {
+            case .complete(let headEnd):
+                if headEnd > limits.maxHeadBytes { throw .headersTooLarge }
+                // Without the final empty line; every line but the last ends with CRLF.
+                let head = UnsafeBufferPointer(rebasing: bytes[0..<headEnd - 4])
+                return .parsed(try Self.parseHeadLines(head, fieldCapacity: lineEnds - 2, limits: limits), bodyStart: headEnd)
+            case .incomplete(let scanned):
+                if scanned >= limits.maxHeadBytes { throw .headersTooLarge }
+                return .incomplete(scanned: scanned, lineEnds: lineEnds)
+            }
+        }
+        switch outcome {
+        case .parsed(let head, let bodyStart):
+            return (head, bodyStart)
+        case .incomplete(let scanned, let lineEnds):
+            state = .head(scanned: scanned, lineEnds: lineEnds)
+            return nil
+        }
+    }
+
+    private enum HeadOutcome {
+        case parsed(Head, bodyStart: Int)
+        case incomplete(scanned: Int, lineEnds: Int)
+    }
+
+    private enum HeadScan {
+        /// The head ends just before `end` (after its CRLFCRLF).
+        case complete(end: Int)
+        /// The end has not arrived; bytes before `scanned` are well-formed.
+        case incomplete(scanned: Int)
+    }
+
+    /// Looks for the CRLFCRLF that ends the head, rejecting bare CR, bare LF and NUL on the way.
+    private static func scanHead(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, lineEnds: inout Int) throws(ParseError) -> HeadScan {
+        var index = start
+        let end = bytes.count
         while index < end {
-            let byte = buffer[index]
+            let byte = bytes[index]
+            if byte > .cr {  // CR, LF and NUL are all below: the common byte costs one comparison
+                index += 1
+                continue
+            }
             if byte == .cr {
                 guard index + 1 < end else { break }  // the LF may be in the next read
-                guard buffer[index + 1] == .lf else { throw .badRequest("A bare CR is not allowed.") }
+                guard bytes[index + 1] == .lf else { throw .badRequest("A bare CR is not allowed.") }
             } else if byte == .lf {
-                guard index > 0, buffer[index - 1] == .cr else { throw .badRequest("A bare LF is not allowed; lines end with CRLF.") }
-                if index >= 3, buffer[index - 2] == .lf, buffer[index - 3] == .cr {
-                    let headEnd = index + 1
-                    if headEnd > limits.maxHeadBytes { throw .headersTooLarge }
-                    return (try parseHeadLines(buffer[0..<headEnd - 4]), headEnd)
+                guard index > 0, bytes[index - 1] == .cr else { throw .badRequest("A bare LF is not allowed; lines end with CRLF.") }
+                lineEnds += 1
+                if index >= 3, bytes[index - 2] == .lf, bytes[index - 3] == .cr {
+                    return .complete(end: index + 1)
                 }
             } else if byte == 0 {
                 throw .badRequest("NUL is not allowed in the request head.")
             }
             index += 1
         }
-        if index >= limits.maxHeadBytes { throw .headersTooLarge }
-        state = .head(scanned: index)
-        return nil
+        return .incomplete(scanned: index)
     }
 
-    private func parseHeadLines(_ head: ArraySlice<UInt8>) throws(ParseError) -> Head {
-        var lines = head.split(separator: .cr, omittingEmptySubsequences: false).makeIterator()
-        guard let requestLine = lines.next() else { throw .badRequest("The request line is missing.") }
-        let (method, target, version) = try parseRequestLine(requestLine)
+    /// The index of the first CR at or after `start`, or the end of `bytes`.
+    private static func endOfLine(in bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
+        var index = start
+        while index < bytes.count && bytes[index] != .cr { index += 1 }
+        return index
+    }
 
-        var headers = HTTPHeaders()
-        while var line = lines.next() {
-            // Every line after the first starts with the LF of the previous CRLF.
-            line = line.dropFirst()
+    /// Parses a complete head (its CR and LF bytes already checked) in one pass over its lines,
+    /// making each String once and noting the fields that decide framing as they go by.
+    private static func parseHeadLines(_ head: UnsafeBufferPointer<UInt8>, fieldCapacity: Int, limits: Limits) throws(ParseError) -> Head {
+        var lineEnd = endOfLine(in: head, from: 0)
+        let (method, target, version) = try parseRequestLine(UnsafeBufferPointer(rebasing: head[0..<lineEnd]))
+
+        var headers = HTTPHeaders(capacity: max(0, fieldCapacity))
+        var hostCount = 0
+        var hasConnection = false, hasExpect = false, hasTransferEncoding = false, hasContentLength = false
+        while lineEnd < head.count {
+            // Every line after the first starts after the CRLF of the previous one.
+            let lineStart = lineEnd + 2
+            lineEnd = endOfLine(in: head, from: lineStart)
+            let line = UnsafeBufferPointer(rebasing: head[lineStart..<lineEnd])
             if let first = line.first, first == .space || first == .tab {
                 throw .badRequest("Obsolete line folding (obs-fold) is not allowed.")
             }
             if headers.count >= limits.maxHeaderCount { throw .headersTooLarge }
-            let (name, value) = try parseField(line)
-            headers.add(name: name, value: value)
+            let field = try parseField(line)
+            switch KnownField(name: field.name) {
+            case .host: hostCount += 1
+            case .connection: hasConnection = true
+            case .expect: hasExpect = true
+            case .transferEncoding: hasTransferEncoding = true
+            case .contentLength: hasContentLength = true
+            case nil: break
+            }
+            headers.add(name: String(decoding: field.name, as: UTF8.self), value: String(decoding: field.value, as: UTF8.self))
         }
 
         if version == .http11 {
-            let hosts = headers.values("Host")
-            guard hosts.count == 1 else {
-                throw .badRequest(hosts.isEmpty ? "HTTP/1.1 requires a Host header." : "More than one Host header.")
+            guard hostCount == 1 else {
+                throw .badRequest(hostCount == 0 ? "HTTP/1.1 requires a Host header." : "More than one Host header.")
             }
         }
-        let connection = headers.tokens("Connection")
-        let keepAlive = version == .http11 ? !connection.contains("close") : connection.contains("keep-alive")
+        let keepAlive: Bool
+        if hasConnection {
+            let connection = headers.tokens("Connection")
+            keepAlive = version == .http11 ? !connection.contains("close") : connection.contains("keep-alive")
+        } else {
+            keepAlive = version == .http11
+        }
 
         var expectsContinue = false
-        if let expect = headers["Expect"] {
+        if hasExpect, let expect = headers["Expect"] {
             guard expect.lowercased() == "100-continue", headers.values("Expect").count == 1 else {
                 throw .expectationFailed
             }
@@ -219,57 +295,93 @@ struct HTTPParser {
         }
         if method == "CONNECT" { throw .badRequest("CONNECT is not supported.") }
         if target == "*" && method != "OPTIONS" { throw .badRequest("The target * is only for OPTIONS.") }
-        if target.first != "/" && target != "*" {
+        if target.utf8.first != UInt8(ascii: "/") && target != "*" {
             guard target.lowercased().hasPrefix("http://") || target.lowercased().hasPrefix("https://") else {
                 throw .badRequest("The request target must be a path.")
             }
         }
         return Head(method: method, target: target, version: version, headers: headers,
-                    keepAlive: keepAlive, expectsContinue: expectsContinue)
+                    keepAlive: keepAlive, expectsContinue: expectsContinue,
+                    hasTransferEncoding: hasTransferEncoding, hasContentLength: hasContentLength)
     }
 
-    private func parseRequestLine(_ line: ArraySlice<UInt8>) throws(ParseError) -> (String, String, HTTPVersion) {
-        let parts = line.split(separator: .space, omittingEmptySubsequences: false)
-        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty else {
+    /// method SP request-target SP HTTP-version, each part checked in that order.
+    private static func parseRequestLine(_ line: UnsafeBufferPointer<UInt8>) throws(ParseError) -> (String, String, HTTPVersion) {
+        guard let firstSpace = line.firstIndex(of: .space),
+              let secondSpace = line[(firstSpace + 1)...].firstIndex(of: .space),
+              !line[(secondSpace + 1)...].contains(.space),
+              firstSpace > 0, secondSpace > firstSpace + 1
+        else {
             throw .badRequest("The request line must be: method, one space, target, one space, version.")
         }
-        guard parts[0].allSatisfy(\.isTokenCharacter) else { throw .badRequest("The method has characters a token cannot have.") }
-        guard parts[1].allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+        let method = UnsafeBufferPointer(rebasing: line[0..<firstSpace])
+        let target = UnsafeBufferPointer(rebasing: line[(firstSpace + 1)..<secondSpace])
+        let version = UnsafeBufferPointer(rebasing: line[(secondSpace + 1)...])
+        guard method.allSatisfy(\.isTokenCharacter) else { throw .badRequest("The method has characters a token cannot have.") }
+        guard target.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
             throw .badRequest("The request target has characters that are not allowed.")
         }
-        let version = Array(parts[2])
-        let prefix = Array("HTTP/".utf8)
-        guard version.count == 8, Array(version[0..<5]) == prefix, version[6] == UInt8(ascii: "."),
-              version[5].isDigit, version[7].isDigit
+        guard version.count == 8, version[0] == UInt8(ascii: "H"), version[1] == UInt8(ascii: "T"),
+              version[2] == UInt8(ascii: "T"), version[3] == UInt8(ascii: "P"), version[4] == UInt8(ascii: "/"),
+              version[6] == UInt8(ascii: "."), version[5].isDigit, version[7].isDigit
         else { throw .badRequest("The HTTP version is malformed.") }
         let major = Int(version[5] - UInt8(ascii: "0")), minor = Int(version[7] - UInt8(ascii: "0"))
         guard major == 1, minor <= 1 else { throw .versionNotSupported }
-        return (String(decoding: parts[0], as: UTF8.self), String(decoding: parts[1], as: UTF8.self),
+        return (String(decoding: method, as: UTF8.self), String(decoding: target, as: UTF8.self),
                 HTTPVersion(major: major, minor: minor))
     }
 
     /// `name: value` with no whitespace before the colon, a token name and a value of visible
     /// characters, spaces and tabs (obs-text allowed), trimmed of optional whitespace.
-    private func parseField(_ line: ArraySlice<UInt8>) throws(ParseError) -> (String, String) {
+    private static func parseField(
+        _ line: UnsafeBufferPointer<UInt8>
+    ) throws(ParseError) -> (name: UnsafeBufferPointer<UInt8>, value: UnsafeBufferPointer<UInt8>) {
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
             throw .badRequest("A header line has no colon.")
         }
-        let name = line[line.startIndex..<colon]
+        let name = UnsafeBufferPointer(rebasing: line[0..<colon])
         guard !name.isEmpty, name.allSatisfy(\.isTokenCharacter) else {
             throw .badRequest("A header name is empty or has characters that are not allowed.")
         }
-        var value = line[(colon + 1)...]
-        while let first = value.first, first == .space || first == .tab { value = value.dropFirst() }
-        while let last = value.last, last == .space || last == .tab { value = value.dropLast() }
+        var valueStart = colon + 1, valueEnd = line.count
+        while valueStart < valueEnd, line[valueStart] == .space || line[valueStart] == .tab { valueStart += 1 }
+        while valueEnd > valueStart, line[valueEnd - 1] == .space || line[valueEnd - 1] == .tab { valueEnd -= 1 }
+        let value = UnsafeBufferPointer(rebasing: line[valueStart..<valueEnd])
         guard value.allSatisfy({ $0 == .tab || ($0 >= 0x20 && $0 != 0x7F) }) else {
             throw .badRequest("The value of \(String(decoding: name, as: UTF8.self)) has control characters.")
         }
-        return (String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
+        return (name, value)
+    }
+
+    /// The fields whose presence the parser acts on, recognised by name without making a String.
+    private enum KnownField {
+        case host, connection, expect, transferEncoding, contentLength
+
+        init?(name: UnsafeBufferPointer<UInt8>) {
+            switch name.count {
+            case 4 where Self.equalsIgnoringCase(name, "host"): self = .host
+            case 6 where Self.equalsIgnoringCase(name, "expect"): self = .expect
+            case 10 where Self.equalsIgnoringCase(name, "connection"): self = .connection
+            case 14 where Self.equalsIgnoringCase(name, "content-length"): self = .contentLength
+            case 17 where Self.equalsIgnoringCase(name, "transfer-encoding"): self = .transferEncoding
+            default: return nil
+            }
+        }
+
+        /// ASCII case-insensitive equality of a token with a lower-case name of the same length
+        /// (setting bit 0x20 lower-cases a letter; no other token character becomes a letter or `-`).
+        private static func equalsIgnoringCase(_ name: UnsafeBufferPointer<UInt8>, _ lowercased: StaticString) -> Bool {
+            lowercased.withUTF8Buffer { expected in
+                for index in 0..<expected.count where name[index] | 0x20 != expected[index] { return false }
+                return true
+            }
+        }
     }
 
     // MARK: - Framing (RFC 9112 §6)
 
     private func framing(of head: Head) throws(ParseError) -> Framing {
+        guard head.hasTransferEncoding || head.hasContentLength else { return .none }
         let transferCodings = head.headers.tokens("Transfer-Encoding")
         let lengths = head.headers.values("Content-Length")
         if head.headers.contains("Transfer-Encoding") {
@@ -342,7 +454,8 @@ struct HTTPParser {
                 if let first = line.first, first == .space || first == .tab {
                     throw .badRequest("Obsolete line folding (obs-fold) is not allowed.")
                 }
-                _ = try parseField(line)  // validated, then ignored: trailers never change framing
+                // Validated, then ignored: trailers never change framing.
+                _ = try line.withUnsafeBufferPointer { line throws(ParseError) in try Self.parseField(line) }
             }
         }
     }
