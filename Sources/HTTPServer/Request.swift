@@ -40,9 +40,15 @@ public struct Request: Sendable {
     }
 
     static func split(target: String) -> (path: String, query: String) {
+        // origin-form in ASCII (`/path?query`), as every request the parser accepts has it: no
+        // scheme to look for, and each byte is a Character.
+        if target.utf8.first == UInt8(ascii: "/"), target.utf8.allSatisfy({ $0 < 0x80 }) {
+            guard let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) else { return (target, "") }
+            return (String(target[..<mark]), String(target[target.utf8.index(after: mark)...]))
+        }
         var path = Substring(target)
         // absolute-form (RFC 9112 §3.2.2): keep only the path and query.
-        if !path.hasPrefix("/"), let scheme = path.range(of: "://") {
+        if let scheme = path.range(of: "://") {
             let afterAuthority = path[scheme.upperBound...]
             path = afterAuthority.firstIndex(of: "/").map { afterAuthority[$0...] } ?? "/"
         }
@@ -70,6 +76,7 @@ public struct QueryParameters: Sendable, Sequence {
 
     /// Nil when the query is not valid percent-encoding or not UTF-8.
     public init?(encoded: String) {
+        if encoded.isEmpty { return }
         for pair in encoded.split(separator: "&", omittingEmptySubsequences: true) {
             let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
             guard let name = PercentDecoding.decode(parts[0], plusIsSpace: true),

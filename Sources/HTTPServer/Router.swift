@@ -65,13 +65,70 @@ public struct Router: Responder {
 
         /// Literal segments win over parameters: `/feedback/batch` before `/feedback/{id}`.
         var specificity: [Int] { segments.map { if case .literal = $0 { 1 } else { 0 } } }
+    }
 
-        func match(_ path: [String]) -> [String: String]? {
-            guard path.count == segments.count else { return nil }
-            var parameters: [String: String] = [:]
-            for (segment, value) in zip(segments, path) {
+    /// A path template and every method it answers: the routes sharing one template, compiled
+    /// for matching without making a String per path segment.
+    struct Resource: Sendable {
+        enum Pattern: Sendable {
+            case literal(String, bytes: [UInt8])
+            case parameter(String)
+        }
+
+        var template: String
+        var patterns: [Pattern]
+        /// In the order the routes were sorted in, which decides the first that answers a method.
+        var methods: [(method: String, handler: Handler)]
+        /// The `Allow` header for 405 and OPTIONS answers.
+        var allow: String
+        var hasParameters: Bool
+        var isASCII: Bool
+
+        init(route: Route) {
+            template = route.template
+            patterns = route.segments.map { segment in
                 switch segment {
-                case .literal(let literal): if literal != value { return nil }
+                case .literal(let text): .literal(text, bytes: Array(text.utf8))
+                case .parameter(let name): .parameter(name)
+                }
+            }
+            methods = [(route.method, route.handler)]
+            allow = ""
+            hasParameters = patterns.contains { if case .parameter = $0 { true } else { false } }
+            isASCII = template.utf8.allSatisfy { $0 < 0x80 }
+        }
+
+        /// Whether the raw bytes of a path without escapes have exactly these segments.
+        func matches(_ path: UnsafeBufferPointer<UInt8>) -> Bool {
+            var segments = PathSegments(path)
+            for pattern in patterns {
+                guard let range = segments.next() else { return false }
+                if case .literal(_, let bytes) = pattern,
+                   bytes.count != range.count || !bytes.elementsEqual(path[range]) { return false }
+            }
+            return segments.next() == nil
+        }
+
+        /// The parameter values of a path `matches` accepted.
+        func parameters(in path: UnsafeBufferPointer<UInt8>) -> [String: String] {
+            var parameters: [String: String] = [:]
+            var segments = PathSegments(path)
+            for pattern in patterns {
+                guard let range = segments.next() else { break }
+                if case .parameter(let name) = pattern {
+                    parameters[name] = String(decoding: UnsafeBufferPointer(rebasing: path[range]), as: UTF8.self)
+                }
+            }
+            return parameters
+        }
+
+        /// Matching on percent-decoded segments (paths with escapes), with String comparison.
+        func parameters(matching path: [String]) -> [String: String]? {
+            guard path.count == patterns.count else { return nil }
+            var parameters: [String: String] = [:]
+            for (pattern, value) in zip(patterns, path) {
+                switch pattern {
+                case .literal(let literal, _): if literal != value { return nil }
                 case .parameter(let name): parameters[name] = value
                 }
             }
@@ -79,12 +136,50 @@ public struct Router: Responder {
         }
     }
 
-    private let routes: [Route]
+    /// The segments of a path as byte ranges: what follows each `/` up to the next one (what
+    /// comes before the first `/` is not a segment), as `segments(of:)` splits a String.
+    struct PathSegments: IteratorProtocol {
+        private let path: UnsafeBufferPointer<UInt8>
+        /// Where the `/` before the next segment is.
+        private var slash: Int?
+
+        init(_ path: UnsafeBufferPointer<UInt8>) {
+            self.path = path
+            slash = path.firstIndex(of: UInt8(ascii: "/"))
+        }
+
+        mutating func next() -> Range<Int>? {
+            guard let slash else { return nil }
+            let start = slash + 1
+            var end = start
+            while end < path.count && path[end] != UInt8(ascii: "/") { end += 1 }
+            self.slash = end < path.count ? end : nil
+            return start..<end
+        }
+    }
+
+    /// Most specific first (see `Route.specificity`).
+    private let resources: [Resource]
+    /// False when a template has non-ASCII text: String comparison (canonical equivalence) then
+    /// decides, and byte comparison could disagree with it.
+    private let matchesBytes: Bool
     private let cors: CORSPolicy
     private let mapError: @Sendable (any Error) -> HTTPError?
 
     init(routes: [Route], cors: CORSPolicy, mapError: @escaping @Sendable (any Error) -> HTTPError?) {
-        self.routes = routes.sorted { $1.specificity.lexicographicallyPrecedes($0.specificity) }
+        var resources: [Resource] = []
+        for route in routes.sorted(by: { $1.specificity.lexicographicallyPrecedes($0.specificity) }) {
+            if let index = resources.firstIndex(where: { $0.template == route.template }) {
+                resources[index].methods.append((route.method, route.handler))
+            } else {
+                resources.append(Resource(route: route))
+            }
+        }
+        for index in resources.indices {
+            resources[index].allow = Self.allowHeader(resources[index].methods.map(\.method))
+        }
+        self.resources = resources
+        self.matchesBytes = resources.allSatisfy(\.isASCII)
         self.cors = cors
         self.mapError = mapError
     }
@@ -95,27 +190,51 @@ public struct Router: Responder {
         return response
     }
 
+    private enum Match {
+        case found(Resource, parameters: [String: String])
+        case notFound
+        case invalidEncoding
+    }
+
+    /// The most specific resource whose template matches the path (its template then decides
+    /// which methods the path has), with the values of its parameters.
+    private func match(path: String) -> Match {
+        if matchesBytes {
+            var path = path
+            let match = path.withUTF8 { bytes -> Match? in
+                // Without escapes and in ASCII, a segment's bytes are its decoded text.
+                guard !bytes.contains(where: { $0 == UInt8(ascii: "%") || $0 >= 0x80 }) else { return nil }
+                guard let resource = resources.first(where: { $0.matches(bytes) }) else { return .notFound }
+                return .found(resource, parameters: resource.hasParameters ? resource.parameters(in: bytes) : [:])
+            }
+            if let match { return match }
+        }
+        guard let segments = Self.decodedSegments(of: path) else { return .invalidEncoding }
+        for resource in resources {
+            if let parameters = resource.parameters(matching: segments) { return .found(resource, parameters: parameters) }
+        }
+        return .notFound
+    }
+
     private func route(_ request: Request) async -> Response {
-        guard let path = Self.decodedSegments(of: request.path) else {
+        let resource: Resource, parameters: [String: String]
+        switch match(path: request.path) {
+        case .found(let found, let foundParameters):
+            resource = found
+            parameters = foundParameters
+        case .invalidEncoding:
             var response = HTTPError(.badRequest, detail: "The path is not valid percent-encoding.").response
             response.route = "unmatched"
             return response
-        }
-        var matches: [(route: Route, parameters: [String: String])] = []
-        for route in routes {
-            if let parameters = route.match(path) { matches.append((route, parameters)) }
-        }
-        guard let first = matches.first else {
+        case .notFound:
             var response = HTTPError(.notFound, detail: "No resource lives at this path.").response
             response.route = "unmatched"
             return response
         }
-        // The most specific template that matched decides which methods the resource has.
-        let template = first.route.template
-        let candidates = matches.filter { $0.route.template == template }
+        let template = resource.template
         let method = request.method == "HEAD" ? "GET" : request.method
-        guard let chosen = candidates.first(where: { $0.route.method == method }) else {
-            let allow = Self.allowHeader(candidates.map(\.route.method))
+        guard let handler = resource.methods.first(where: { $0.method == method })?.handler else {
+            let allow = resource.allow
             var response: Response
             if request.method == "OPTIONS" {
                 response = Response(status: .noContent, headers: ["Allow": allow])
@@ -133,10 +252,10 @@ public struct Router: Responder {
             return response
         }
         var routed = request
-        routed.pathParameters = chosen.parameters
+        routed.pathParameters = parameters
         var response: Response
         do {
-            response = try await chosen.route.handler(routed)
+            response = try await handler(routed)
         } catch let error as HTTPError {
             response = error.response
         } catch {
