@@ -183,9 +183,10 @@ final class Connection: @unchecked Sendable {
         core.observe(method: head.method, response: response, requestID: requestID, seconds: duration)
         guard case .processing = phase else { return }  // the client went away meanwhile
         let keepAlive = head.keepAlive && !draining && !closeAfterWrite
-        output = ResponseWriter.serialize(
+        output.removeAll(keepingCapacity: true)
+        ResponseWriter.serialize(
             response, requestID: requestID, version: head.version, keepAlive: keepAlive,
-            omitBody: head.method == "HEAD")
+            omitBody: head.method == "HEAD", into: &output)
         outputOffset = 0
         closeAfterWrite = !keepAlive
         phase = .writing
@@ -199,7 +200,8 @@ final class Connection: @unchecked Sendable {
         let requestID = requestID ?? RequestID.generate()
         core.observe(method: method ?? "-", response: response, requestID: requestID, seconds: 0)
         suspendReading()
-        output = ResponseWriter.serialize(response, requestID: requestID, version: .http11, keepAlive: false, omitBody: false)
+        output.removeAll(keepingCapacity: true)
+        ResponseWriter.serialize(response, requestID: requestID, version: .http11, keepAlive: false, omitBody: false, into: &output)
         outputOffset = 0
         closeAfterWrite = true
         phase = .writing

@@ -9,13 +9,22 @@ public final class Metrics: Sendable {
     private struct Key: Hashable {
         var method: String
         var route: String
-        var statusClass: String
+        /// The status code's first digit (`statusLabel` is what the label shows).
+        var statusClass: Int
+
+        var statusLabel: String { "\(statusClass)xx" }
     }
 
     private struct Series {
         var count = 0
         var sum = 0.0
         var buckets = [Int](repeating: 0, count: Metrics.bucketBounds.count)
+
+        mutating func record(_ seconds: Double, bucket: Int?) {
+            count += 1
+            sum += seconds
+            if let bucket { buckets[bucket] += 1 }
+        }
     }
 
     private struct Gauge {
@@ -43,18 +52,16 @@ public final class Metrics: Sendable {
     func requestFinished() { inFlight.add(-1) }
 
     func observe(method: String, route: String, status: HTTPStatus, seconds: Double) {
-        let key = Key(method: method, route: route, statusClass: status.statusClass)
+        let key = Key(method: method, route: route, statusClass: status.code / 100)
         let bucket = Self.bucketBounds.firstIndex { seconds <= $0 }
         series.withLock { all in
-            all[key, default: Series()].count += 1
-            all[key, default: Series()].sum += seconds
-            if let bucket { all[key, default: Series()].buckets[bucket] += 1 }
+            all[key, default: Series()].record(seconds, bucket: bucket)
         }
     }
 
     /// The exposition text (version 0.0.4).
     public func render() -> String {
-        let snapshot = series.withLock { $0 }.sorted { ($0.key.route, $0.key.method, $0.key.statusClass) < ($1.key.route, $1.key.method, $1.key.statusClass) }
+        let snapshot = series.withLock { $0 }.sorted { ($0.key.route, $0.key.method, $0.key.statusLabel) < ($1.key.route, $1.key.method, $1.key.statusLabel) }
         var text = "# HELP heard_http_requests_total Requests answered, by method, route template and status class.\n"
         text += "# TYPE heard_http_requests_total counter\n"
         for (key, series) in snapshot {
@@ -79,7 +86,7 @@ public final class Metrics: Sendable {
     }
 
     private func labels(_ key: Key) -> String {
-        "method=\"\(escape(key.method))\",route=\"\(escape(key.route))\",status_class=\"\(key.statusClass)\""
+        "method=\"\(escape(key.method))\",route=\"\(escape(key.route))\",status_class=\"\(key.statusLabel)\""
     }
 
     private func escape(_ value: String) -> String {

@@ -50,27 +50,31 @@ public final class RequestLog: Sendable {
 
     func request(method: String, route: String, status: Int, seconds: Double, requestID: String, fields: [String: String]) {
         guard level <= .info else { return }
-        // The request id was sanitised to [A-Za-z0-9._:-] and needs no escaping.
-        var line = "{\"time\":\""
-        line.reserveCapacity(200)
-        line += Self.timestamp()
-        line += "\",\"level\":\"info\",\"request_id\":\""
-        line += requestID
-        line += "\",\"method\":"
-        line += Self.quote(method)
-        line += ",\"route\":"
-        line += Self.quote(route)
-        line += ",\"status\":"
-        line += String(status)
-        line += ",\"duration_ms\":"
-        line += Self.milliseconds(seconds)
-        if !fields.isEmpty {
-            for (name, value) in fields.sorted(by: { $0.key < $1.key }) {
-                line += ",\(Self.quote(name)):\(Self.quote(value))"
+        let time = Self.currentTime()
+        let sortedFields = fields.isEmpty ? [] : fields.sorted(by: { $0.key < $1.key })
+        // Written straight into the log's buffer: no String per line.
+        appendLine { line in
+            line.append("{\"time\":\"")
+            Self.appendTimestamp(time, to: &line)
+            // The request id was sanitised to [A-Za-z0-9._:-] and needs no escaping.
+            line.append("\",\"level\":\"info\",\"request_id\":\"")
+            line.append(contentsOf: requestID.utf8)
+            line.append("\",\"method\":")
+            Self.appendQuoted(method, to: &line)
+            line.append(",\"route\":")
+            Self.appendQuoted(route, to: &line)
+            line.append(",\"status\":")
+            line.appendDecimal(status)
+            line.append(",\"duration_ms\":")
+            Self.appendMilliseconds(seconds, to: &line)
+            for (name, value) in sortedFields {
+                line.append(",")
+                Self.appendQuoted(name, to: &line)
+                line.append(":")
+                Self.appendQuoted(value, to: &line)
             }
+            line.append("}\n")
         }
-        line += "}\n"
-        append(line)
     }
 
     /// A service event (start-up, shutdown, migrations). `fields` must hold no personal data.
@@ -94,31 +98,78 @@ public final class RequestLog: Sendable {
     public var droppedLines: Int { output.droppedLines }
 
     private func append(_ line: String) {
-        if output.append(line) {
+        appendLine { $0.append(contentsOf: line.utf8) }
+    }
+
+    /// Lets `write` add one line to the buffer, and schedules a flush when it is due.
+    private func appendLine(_ write: (inout [UInt8]) -> Void) {
+        if output.append(write) {
             queue.async { [output] in output.flush() }
         }
     }
 
     /// Milliseconds with three decimals, formatted without Foundation (this runs per request).
     static func milliseconds(_ seconds: Double) -> String {
+        var bytes: [UInt8] = []
+        appendMilliseconds(seconds, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func appendMilliseconds(_ seconds: Double, to bytes: inout [UInt8]) {
         let micros = max(0, Int((seconds * 1_000_000).rounded()))
-        let fraction = String(micros % 1000)
-        return "\(micros / 1000)." + String(repeating: "0", count: 3 - fraction.utf8.count) + fraction
+        bytes.appendDecimal(micros / 1000)
+        bytes.append(UInt8(ascii: "."))
+        appendThreeDigits(micros % 1000, to: &bytes)
+    }
+
+    private static func appendThreeDigits(_ value: Int, to bytes: inout [UInt8]) {
+        bytes.append(UInt8(ascii: "0") + UInt8(value / 100))
+        bytes.append(UInt8(ascii: "0") + UInt8(value / 10 % 10))
+        bytes.append(UInt8(ascii: "0") + UInt8(value % 10))
     }
 
     static func timestamp() -> String {
+        var bytes: [UInt8] = []
+        appendTimestamp(currentTime(), to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    private static func currentTime() -> timespec {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        let millis = String(Int(now.tv_nsec / 1_000_000))
-        return secondsCache.text(for: Int(now.tv_sec)) + "." + String(repeating: "0", count: 3 - millis.utf8.count) + millis + "Z"
+        return now
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    private static func appendTimestamp(_ time: timespec, to bytes: inout [UInt8]) {
+        bytes.append(contentsOf: secondsCache.value(for: Int(time.tv_sec)))
+        bytes.append(UInt8(ascii: "."))
+        appendThreeDigits(Int(time.tv_nsec / 1_000_000), to: &bytes)
+        bytes.append(UInt8(ascii: "Z"))
     }
 
     /// `YYYY-MM-DDTHH:MM:SS` of the current second, formatted once a second.
-    private static let secondsCache = SecondCache { HTTPDate.iso8601Seconds($0) }
+    private static let secondsCache = SecondCache { Array(HTTPDate.iso8601Seconds($0).utf8) }
+
+    /// Appends `value` as a JSON string literal.
+    private static func appendQuoted(_ value: String, to bytes: inout [UInt8]) {
+        if value.utf8.allSatisfy(isPlainInJSON) {
+            bytes.append(UInt8(ascii: "\""))
+            bytes.append(contentsOf: value.utf8)
+            bytes.append(UInt8(ascii: "\""))
+        } else {
+            bytes.append(contentsOf: quote(value).utf8)
+        }
+    }
+
+    /// Printable ASCII other than `"` and `\\`: copied into a JSON string as it is.
+    private static func isPlainInJSON(_ byte: UInt8) -> Bool {
+        byte >= 0x20 && byte != UInt8(ascii: "\"") && byte != UInt8(ascii: "\\") && byte < 0x80
+    }
 
     /// A JSON string literal.
     static func quote(_ value: String) -> String {
-        if value.utf8.allSatisfy({ $0 >= 0x20 && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") && $0 < 0x80 }) {
+        if value.utf8.allSatisfy(isPlainInJSON) {
             return "\"" + value + "\""
         }
         var result = "\""
@@ -170,14 +221,17 @@ private final class LogOutput: Sendable {
 
     var droppedLines: Int { state.withLock { $0.dropped } }
 
-    /// Buffers `line`; true when the caller should schedule a flush.
-    func append(_ line: String) -> Bool {
+    /// Lets `write` append one line to the buffer; true when the caller should schedule a flush.
+    /// A line that would take the buffer past `maxPendingBytes` is taken back out and counted.
+    func append(_ write: (inout [UInt8]) -> Void) -> Bool {
         state.withLock { state in
-            guard state.bytes.count + line.utf8.count <= Self.maxPendingBytes else {
+            let start = state.bytes.count
+            write(&state.bytes)
+            guard state.bytes.count <= Self.maxPendingBytes else {
+                state.bytes.removeLast(state.bytes.count - start)
                 state.dropped += 1
                 return false
             }
-            state.bytes.append(contentsOf: line.utf8)
             guard state.bytes.count >= Self.flushThreshold, !state.flushScheduled else { return false }
             state.flushScheduled = true
             return true

@@ -7,59 +7,127 @@ import Glibc
 /// Turns a `Response` into the bytes on the wire: status line, the headers the server owns,
 /// the handler's headers, then the body.
 enum ResponseWriter {
-    /// Headers the server sets itself; a handler's values for these are ignored.
-    private static let owned: Set<String> = ["content-length", "transfer-encoding", "connection", "date", "x-request-id", "keep-alive"]
-
     static func serialize(_ response: Response, requestID: String, version: HTTPVersion, keepAlive: Bool, omitBody: Bool) -> [UInt8] {
+        var bytes: [UInt8] = []
+        serialize(response, requestID: requestID, version: version, keepAlive: keepAlive, omitBody: omitBody, into: &bytes)
+        return bytes
+    }
+
+    /// Appends the response to `bytes` (a connection reuses one buffer for all its answers).
+    static func serialize(
+        _ response: Response, requestID: String, version: HTTPVersion, keepAlive: Bool, omitBody: Bool, into bytes: inout [UInt8]
+    ) {
         let status = response.status
         let bodyless = status.code == 204 || status.code == 304 || status.code < 200
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(256 + (omitBody || bodyless ? 0 : response.body.count))
-        func line(_ parts: String...) {
-            for part in parts { bytes.append(contentsOf: part.utf8) }
-            bytes.append(.cr)
-            bytes.append(.lf)
+        bytes.reserveCapacity(bytes.count + 256 + (omitBody || bodyless ? 0 : response.body.count))
+        bytes.append("HTTP/1.1 ")
+        bytes.appendDecimal(status.code)
+        bytes.append(.space)
+        bytes.append(contentsOf: status.reasonPhrase.utf8)
+        bytes.appendLineEnd()
+        if !bodyless {
+            bytes.append("Content-Length: ")
+            bytes.appendDecimal(response.body.count)
+            bytes.appendLineEnd()
         }
-        line("HTTP/1.1 ", String(status.code), " ", status.reasonPhrase)
-        if !bodyless { line("Content-Length: ", String(response.body.count)) }
-        line("Date: ", HTTPDate.now())
-        line("X-Request-Id: ", requestID)
+        bytes.append("Date: ")
+        bytes.append(contentsOf: HTTPDate.now())
+        bytes.append("\r\nX-Request-Id: ")
+        bytes.append(contentsOf: requestID.utf8)
+        bytes.appendLineEnd()
         if !keepAlive {
-            line("Connection: close")
+            bytes.append("Connection: close\r\n")
         } else if version == .http10 {
-            line("Connection: keep-alive")
+            bytes.append("Connection: keep-alive\r\n")
         }
         var hasCacheControl = false, hasNoSniff = false, hasFrameOptions = false
         for (name, value) in response.headers {
-            let lower = name.lowercased()
-            if owned.contains(lower) { continue }
+            let kind = HeaderKind(name)
+            if kind == .ownedByServer { continue }
             // A value with CR or LF would split the response: such a header is dropped.
             guard !value.utf8.contains(where: { $0 == .cr || $0 == .lf || $0 == 0 }),
                   name.utf8.allSatisfy(\.isTokenCharacter) else { continue }
-            switch lower {
-            case "cache-control": hasCacheControl = true
-            case "x-content-type-options": hasNoSniff = true
-            case "x-frame-options": hasFrameOptions = true
-            default: break
+            switch kind {
+            case .cacheControl: hasCacheControl = true
+            case .contentTypeOptions: hasNoSniff = true
+            case .frameOptions: hasFrameOptions = true
+            case .ownedByServer, .other: break
             }
-            line(name, ": ", value)
+            bytes.append(contentsOf: name.utf8)
+            bytes.append(": ")
+            bytes.append(contentsOf: value.utf8)
+            bytes.appendLineEnd()
         }
         // Children's data must never sit in a shared cache or be sniffed or framed.
-        if !hasCacheControl { line("Cache-Control: no-store") }
-        if !hasNoSniff { line("X-Content-Type-Options: nosniff") }
-        if !hasFrameOptions { line("X-Frame-Options: DENY") }
-        line()
+        if !hasCacheControl { bytes.append("Cache-Control: no-store\r\n") }
+        if !hasNoSniff { bytes.append("X-Content-Type-Options: nosniff\r\n") }
+        if !hasFrameOptions { bytes.append("X-Frame-Options: DENY\r\n") }
+        bytes.appendLineEnd()
         if !omitBody && !bodyless { bytes.append(contentsOf: response.body) }
-        return bytes
+    }
+
+    /// What the writer does with a handler's header, decided by its name (ASCII case-insensitive).
+    private enum HeaderKind {
+        /// Set by the server itself; a handler's value is ignored.
+        case ownedByServer
+        case cacheControl, contentTypeOptions, frameOptions
+        case other
+
+        private static let owned = ["content-length", "transfer-encoding", "connection", "date", "x-request-id", "keep-alive"]
+
+        init(_ name: String) {
+            switch name.utf8.count {
+            case 13 where name.equalsLowercased("cache-control"): self = .cacheControl
+            case 22 where name.equalsLowercased("x-content-type-options"): self = .contentTypeOptions
+            case 15 where name.equalsLowercased("x-frame-options"): self = .frameOptions
+            default: self = Self.owned.contains(where: { name.equalsLowercased($0) }) ? .ownedByServer : .other
+            }
+        }
+    }
+}
+
+extension String {
+    /// Whether this is `lowercased` in any ASCII case, as `lowercased() == lowercased` says for
+    /// ASCII text, without making a String.
+    func equalsLowercased(_ lowercased: String) -> Bool {
+        guard utf8.count == lowercased.utf8.count else { return false }
+        return zip(utf8, lowercased.utf8).allSatisfy { byte, lower in
+            byte == lower || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") && byte | 0x20 == lower)
+        }
+    }
+}
+
+extension [UInt8] {
+    /// Appends text known at compile time (header names, JSON keys).
+    mutating func append(_ text: StaticString) {
+        text.withUTF8Buffer { append(contentsOf: $0) }
+    }
+
+    mutating func appendLineEnd() {
+        append(.cr)
+        append(.lf)
+    }
+
+    /// Appends `value` in decimal, as `String(value)` writes it.
+    mutating func appendDecimal(_ value: Int) {
+        if value < 0 { append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var divisor: UInt = 1
+        while divisor <= magnitude / 10 { divisor *= 10 }
+        repeat {
+            append(UInt8(ascii: "0") + UInt8(magnitude / divisor))
+            magnitude %= divisor
+            divisor /= 10
+        } while divisor > 0
     }
 }
 
 /// The IMF-fixdate for the `Date` header, formatted at most once a second.
 enum HTTPDate {
-    private static let cache = SecondCache { format($0) }
+    private static let cache = SecondCache { Array(format($0).utf8) }
 
-    static func now() -> String {
-        cache.text(for: time(nil))
+    static func now() -> [UInt8] {
+        cache.value(for: time(nil))
     }
 
     static func format(_ seconds: Int) -> String {
@@ -72,20 +140,20 @@ enum HTTPDate {
     }
 }
 
-/// A text that depends only on the current second (dates in headers and logs), made at most
-/// once a second.
+/// Text that depends only on the current second (dates in headers and logs), made at most
+/// once a second and kept as the bytes that go on the wire.
 final class SecondCache: Sendable {
-    private let make: @Sendable (Int) -> String
-    private let cached = Mutex<(second: Int, text: String)>((-1, ""))
+    private let make: @Sendable (Int) -> [UInt8]
+    private let cached = Mutex<(second: Int, bytes: [UInt8])>((-1, []))
 
-    init(_ make: @escaping @Sendable (Int) -> String) {
+    init(_ make: @escaping @Sendable (Int) -> [UInt8]) {
         self.make = make
     }
 
-    func text(for second: Int) -> String {
+    func value(for second: Int) -> [UInt8] {
         cached.withLock { cached in
             if cached.second != second { cached = (second, make(second)) }
-            return cached.text
+            return cached.bytes
         }
     }
 }
