@@ -490,9 +490,22 @@ extension UInt8 {
 
     var isHexDigit: Bool { PercentDecoding.hexValue(self) != nil }
 
-    /// tchar (RFC 9110 §5.6.2).
+    /// tchar (RFC 9110 §5.6.2), read from a bit mask: this runs for every byte of every
+    /// method and header name. `HTTPParserTests` checks the masks against `isTokenCharacterByName`.
     var isTokenCharacter: Bool {
-        switch self {
+        if self < 64 { return Self.tokenCharactersBelow64 >> self & 1 == 1 }
+        if self < 128 { return Self.tokenCharactersFrom64 >> (self - 64) & 1 == 1 }
+        return false
+    }
+
+    /// Bit `n` is set when byte `n` is a tchar: the digits and ! # $ % & ' * + - .
+    private static let tokenCharactersBelow64: UInt64 = 0x03FF_6CFA_0000_0000
+    /// Bit `n` is set when byte `64 + n` is a tchar: the letters and ^ _ ` | ~
+    private static let tokenCharactersFrom64: UInt64 = 0x57FF_FFFF_C7FF_FFFE
+
+    /// tchar as the grammar spells it.
+    static func isTokenCharacterByName(_ byte: UInt8) -> Bool {
+        switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
              UInt8(ascii: "0")...UInt8(ascii: "9"):
             true

@@ -134,14 +134,20 @@ enum PercentDecoding {
 public enum RequestID {
     /// A random per-process prefix and a counter: unique, and no system call per request
     /// (ids identify requests in logs; they are not secrets).
-    private static let prefix: String = {
+    private static let prefix: UInt64 = {
         var generator = SystemRandomNumberGenerator()
-        return hex(generator.next() as UInt64)
+        return generator.next()
     }()
     private static let counter = Counter()
 
+    /// Thirty-two lower-case hex digits: the prefix, then the counter.
     public static func generate() -> String {
-        prefix + hex(UInt64(bitPattern: Int64(counter.increment())))
+        let count = UInt64(bitPattern: Int64(counter.increment()))
+        return String(unsafeUninitializedCapacity: 32) { buffer in
+            writeHex(prefix, into: UnsafeMutableBufferPointer(rebasing: buffer[0..<16]))
+            writeHex(count, into: UnsafeMutableBufferPointer(rebasing: buffer[16..<32]))
+            return 32
+        }
     }
 
     /// A client id is echoed only when it is 1-128 characters of `A-Z a-z 0-9 - _ . :`;
@@ -161,13 +167,10 @@ public enum RequestID {
     }
 
     /// Sixteen lower-case hex digits, zero-padded.
-    private static func hex(_ value: UInt64) -> String {
-        String(unsafeUninitializedCapacity: 16) { buffer in
-            let digits = Array("0123456789abcdef".utf8)
-            for index in 0..<16 {
-                buffer[index] = digits[Int((value >> (60 - 4 * UInt64(index))) & 0xF)]
-            }
-            return 16
+    private static func writeHex(_ value: UInt64, into buffer: UnsafeMutableBufferPointer<UInt8>) {
+        for index in 0..<16 {
+            let digit = UInt8((value >> (60 - 4 * UInt64(index))) & 0xF)
+            buffer[index] = digit < 10 ? UInt8(ascii: "0") + digit : UInt8(ascii: "a") + digit - 10
         }
     }
 }

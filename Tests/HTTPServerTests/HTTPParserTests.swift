@@ -166,6 +166,12 @@ final class HTTPParserTests: XCTestCase {
         assertRejected("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n", status: 413)
     }
 
+    func testTheTokenCharacterMasksMatchTheGrammar() {
+        for byte in UInt8.min...UInt8.max {
+            XCTAssertEqual(byte.isTokenCharacter, UInt8.isTokenCharacterByName(byte), "byte \(byte)")
+        }
+    }
+
     // MARK: - Valid requests
 
     func testSimpleRequestsParseTheSameInEverySplit() {
