@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "HeardAPI", dependencies: ["HTTPServer", "Postgres"]),
         .executableTarget(name: "heard", dependencies: ["HeardAPI", "HTTPServer", "Postgres"]),
         // What the test targets share: a raw-socket client, scratch databases, the built binary.
-        .target(name: "HeardTesting", dependencies: ["HTTPServer", "Postgres"], path: "Tests/HeardTesting"),
+        .target(name: "HeardTesting", dependencies: ["HTTPServer", "Postgres", "HeardAPI"], path: "Tests/HeardTesting"),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HeardTesting"]),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
         .testTarget(name: "HeardAPITests", dependencies: ["HeardAPI", "HTTPServer", "Postgres", "HeardTesting"]),

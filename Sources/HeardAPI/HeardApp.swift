@@ -10,11 +10,13 @@ public struct HeardApp: Sendable {
     public let database: PostgresPool
     public let migrator: Migrator
     public let metrics: Metrics
+    public let access: AccessControl
 
-    public init(database: PostgresPool, migrator: Migrator, metrics: Metrics) {
+    public init(database: PostgresPool, migrator: Migrator, metrics: Metrics, access: AccessControl.Configuration = .init()) {
         self.database = database
         self.migrator = migrator
         self.metrics = metrics
+        self.access = AccessControl(database: database, configuration: access)
         let pool = database
         metrics.register(gauge: "heard_db_pool_connections_in_use", help: "Database connections lent to requests.") {
             Double(pool.stats.inUse)
@@ -33,6 +35,8 @@ public struct HeardApp: Sendable {
     public func router(cors: CORSPolicy = CORSPolicy()) -> Router {
         var router = RouterBuilder()
         SystemRoutes(app: self).add(to: &router)
+        AdminKeysRoutes(access: access).add(to: &router)
+        router.get("/v1/audit", access.secure(.auditRead, resource: "audit_event", AuditTrail.list))
         return router.build(cors: cors, mapError: Self.problem(for:))
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HeardAPI
 
 /// The `heard` commands. Each has `--help`; configuration comes from the environment
 /// (`Setting.all`), and a few options override it for one run.
@@ -11,6 +12,10 @@ enum CommandLineInterface {
         Commands:
           serve      Run the HTTP API (migrates first unless --no-migrate).
           migrate    Apply pending database migrations; --status lists applied and pending.
+          tenants        create <slug> --name "<name>" | list
+          organisations  create --tenant <slug> <org-slug> --name "<name>" | list --tenant <slug>
+          keys           create --tenant <slug> --name <label> --scopes <a,b> [--organisation <org>] [--expires <date>]
+                         | list --tenant <slug> | revoke <key-id>
 
         Run `heard <command> --help` for a command's options.
 
@@ -33,6 +38,9 @@ enum CommandLineInterface {
             switch command {
             case "serve": return try await ServeCommand.run(try Options(rest, flags: ServeCommand.flags, help: ServeCommand.help))
             case "migrate": return try await MigrateCommand.run(try Options(rest, flags: MigrateCommand.flags, help: MigrateCommand.help))
+            case "tenants": return try await AdminCommands.tenants(try Options(rest, flags: AdminCommands.flags, help: AdminCommands.tenantsHelp))
+            case "organisations": return try await AdminCommands.organisations(try Options(rest, flags: AdminCommands.flags, help: AdminCommands.organisationsHelp))
+            case "keys": return try await AdminCommands.keys(try Options(rest, flags: AdminCommands.flags, help: AdminCommands.keysHelp))
             case "help", "-h", "--help":
                 print(usage)
                 return 0
@@ -46,6 +54,9 @@ enum CommandLineInterface {
         } catch let error as UsageError {
             printError("heard \(command): \(error.description)")
             return 2
+        } catch let error as Registry.Failure {
+            printError("heard \(command): \(error.description)")
+            return 1
         } catch {
             printError("heard \(command): \(error)")
             return 1

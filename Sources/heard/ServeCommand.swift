@@ -17,8 +17,10 @@ enum ServeCommand {
           --port PORT      Port to listen on (overrides PORT; default 8080; 0 picks a free one).
           --no-migrate     Do not apply pending migrations first (/readyz answers 503 until they are).
 
-        With no DATABASE_URL, a private PostgreSQL cluster is started in HEARD_DATA_DIR and
-        stopped again on exit.
+        The service connects as DATABASE_URL's role, which must not be a superuser, have
+        BYPASSRLS or own the tables (start-up refuses otherwise); migrations run as
+        MIGRATION_DATABASE_URL's role, the owner. With no DATABASE_URL, a private PostgreSQL
+        cluster with both roles is started in HEARD_DATA_DIR and stopped again on exit.
 
         Environment:
         \(CommandLineInterface.environmentHelp)
@@ -39,24 +41,26 @@ enum ServeCommand {
         let acquireTimeout = try environment.integer("POOL_ACQUIRE_TIMEOUT_MS", default: 2000, range: 1...600_000)
         let migrator = try Migrator(directory: environment.migrationsDirectory)
 
-        let database = try DatabaseTarget.resolve(environment, log: log)
+        let access = try environment.accessConfiguration()
+        let database = try await DatabaseTarget.resolve(environment, log: log)
         defer { database.release() }
         if !options.isSet("no-migrate") {
-            let applied = try migrator.migrate(configuration: database.configuration)
+            let applied = try migrator.migrate(configuration: database.owner)
             log.event("migrations applied", fields: ["count": String(applied.count)])
         }
-        let pool = PostgresPool(configuration: database.configuration, size: poolSize,
+        let pool = PostgresPool(configuration: database.runtime, size: poolSize,
                                 acquireTimeout: .milliseconds(acquireTimeout), maxWaiters: max(64, poolSize * 16))
+        defer { pool.shutdown() }
+        try await DatabaseRoles.checkRuntimeRole(pool)
         let metrics = Metrics()
-        let app = HeardApp(database: pool, migrator: migrator, metrics: metrics)
+        let app = HeardApp(database: pool, migrator: migrator, metrics: metrics, access: access)
         let listener = Server(configuration: server, responder: app.router(cors: cors), metrics: metrics, log: log)
         try listener.start()
-        log.event("listening", fields: ["host": server.host, "port": String(listener.port), "database": database.configuration.description])
+        log.event("listening", fields: ["host": server.host, "port": String(listener.port), "database": database.runtime.description])
 
         let signal = await Server.waitForTerminationSignal()
         log.event("shutting down", fields: ["signal": signal == SIGTERM ? "SIGTERM" : "SIGINT"])
         await listener.shutdown()
-        pool.shutdown()
         log.event("stopped")
         return 0
     }

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPServer
+import HeardAPI
 
 /// Every environment variable Heard reads: its default and what it means. `heard --help` and
 /// the README's configuration table print from this one list.
@@ -11,6 +12,8 @@ struct Setting {
     static let all: [Setting] = [
         Setting(name: "DATABASE_URL", defaultValue: "(unset)",
                 meaning: "PostgreSQL URL, e.g. postgresql://heard:secret@db:5432/heard. Unset: Heard starts a private PostgreSQL cluster in HEARD_DATA_DIR."),
+        Setting(name: "MIGRATION_DATABASE_URL", defaultValue: "DATABASE_URL",
+                meaning: "PostgreSQL URL of the schema's owner, for migrations and the admin commands (tenants, organisations, keys)."),
         Setting(name: "HEARD_DATA_DIR", defaultValue: ".heard/postgres",
                 meaning: "Data directory of the private cluster used when DATABASE_URL is unset."),
         Setting(name: "HOST", defaultValue: "127.0.0.1", meaning: "Address to listen on (0.0.0.0 or :: for every interface)."),
@@ -26,6 +29,8 @@ struct Setting {
         Setting(name: "HEADER_TIMEOUT_SECONDS", defaultValue: "10", meaning: "A client still sending its headers after this gets 408."),
         Setting(name: "SHUTDOWN_TIMEOUT_SECONDS", defaultValue: "10", meaning: "On SIGTERM/SIGINT, in-flight requests get this long to finish."),
         Setting(name: "EVENT_LOOPS", defaultValue: "(cores, 2 to 4)", meaning: "Event-loop queues serving connections."),
+        Setting(name: "RATE_LIMIT_PER_SECOND", defaultValue: "50", meaning: "Sustained requests per second allowed per API key; more get 429 with Retry-After."),
+        Setting(name: "RATE_LIMIT_BURST", defaultValue: "100", meaning: "Requests an API key may make at once above the sustained rate."),
         Setting(name: "CORS_ALLOWED_ORIGINS", defaultValue: "(none)",
                 meaning: "Comma-separated browser origins (https://portal.example.org) allowed to call the API."),
         Setting(name: "MIGRATIONS_DIR", defaultValue: "Migrations", meaning: "Folder of the NNNN_name.sql migrations."),
@@ -90,6 +95,12 @@ struct Environment {
             throw SettingsError(description: "CORS_ALLOWED_ORIGINS holds \(origin.debugDescription); an origin is scheme://host[:port], no path")
         }
         return origins
+    }
+
+    func accessConfiguration() throws -> AccessControl.Configuration {
+        AccessControl.Configuration(
+            ratePerSecond: Double(try integer("RATE_LIMIT_PER_SECOND", default: 50, range: 1...1_000_000)),
+            burst: Double(try integer("RATE_LIMIT_BURST", default: 100, range: 1...1_000_000)))
     }
 
     var migrationsDirectory: URL {

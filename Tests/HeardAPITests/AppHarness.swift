@@ -11,10 +11,11 @@ struct AppHarness {
     let log: CapturedLog
     var port: Int { server.port }
 
-    static func start(database: PostgresConfiguration, migrator: Migrator, poolSize: Int = 2) throws -> AppHarness {
+    static func start(database: PostgresConfiguration, migrator: Migrator, poolSize: Int = 2,
+                      access: AccessControl.Configuration = .init()) throws -> AppHarness {
         let pool = PostgresPool(configuration: database, size: poolSize, acquireTimeout: .seconds(2))
         let metrics = Metrics()
-        let app = HeardApp(database: pool, migrator: migrator, metrics: metrics)
+        let app = HeardApp(database: pool, migrator: migrator, metrics: metrics, access: access)
         var configuration = ServerConfiguration()
         configuration.port = 0
         let log = try CapturedLog()

@@ -1,4 +1,5 @@
 import Foundation
+import HeardAPI
 import HeardTesting
 import Postgres
 import XCTest
@@ -32,7 +33,7 @@ final class CommandLineTests: XCTestCase {
 
     func testMigrateAppliesOnceThenIsANoOpAndStatusLists() async throws {
         let database = try await ScratchDatabase.create()
-        let environment: [String: String?] = ["DATABASE_URL": try database.url]
+        let environment: [String: String?] = ["DATABASE_URL": try database.url()]
         let first = try HeardBinary.run(["migrate"], environment: environment)
         XCTAssertEqual(first.status, 0, first.error)
         XCTAssertTrue(first.output.contains("applied  0001_foundation.sql"), first.output)
@@ -51,7 +52,7 @@ final class CommandLineTests: XCTestCase {
         try "CREATE TABLE runs (migration int); INSERT INTO runs VALUES (1); SELECT pg_sleep(0.5);"
             .write(to: directory.appendingPathComponent("0001_slow.sql"), atomically: true, encoding: .utf8)
         try "INSERT INTO runs VALUES (2);".write(to: directory.appendingPathComponent("0002_next.sql"), atomically: true, encoding: .utf8)
-        let environment: [String: String?] = ["DATABASE_URL": try database.url, "MIGRATIONS_DIR": directory.path]
+        let environment: [String: String?] = ["DATABASE_URL": try database.url(), "MIGRATIONS_DIR": directory.path]
 
         let processes = try (0..<2).map { _ in try HeardBinary.start(["migrate"], environment: environment) }
         var outputs: [String] = []
@@ -75,7 +76,10 @@ final class CommandLineTests: XCTestCase {
     func testServeMigratesServesAndExitsZeroOnSIGTERM() async throws {
         let database = try await ScratchDatabase.create()
         let port = try freePort()
-        let (process, output, _) = try HeardBinary.start(["serve", "--port", String(port)], environment: ["DATABASE_URL": try database.url])
+        let (process, output, _) = try HeardBinary.start(["serve", "--port", String(port)], environment: [
+            "DATABASE_URL": try database.url(as: DatabaseRoles.runtimeLogin),
+            "MIGRATION_DATABASE_URL": try database.url(as: DatabaseRoles.owner),
+        ])
         let ready = try waitForStatus(port: port, path: "/readyz", status: 200)
         XCTAssertTrue(ready, "heard serve never became ready")
         kill(process.processIdentifier, SIGTERM)

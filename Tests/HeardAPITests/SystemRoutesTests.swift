@@ -9,8 +9,8 @@ final class SystemRoutesTests: XCTestCase {
     func testHealthReadinessAndMetricsOnAMigratedDatabase() async throws {
         let database = try await ScratchDatabase.create()
         let migrator = try Migrator(directory: AppHarness.migrationsDirectory)
-        _ = try migrator.migrate(configuration: database.configuration)
-        let app = try AppHarness.start(database: database.configuration, migrator: migrator)
+        _ = try migrator.migrate(configuration: database.owner)
+        let app = try AppHarness.start(database: database.runtime, migrator: migrator)
 
         let health = try roundTrip(app.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         XCTAssertEqual(health.status, 200)
@@ -34,9 +34,9 @@ final class SystemRoutesTests: XCTestCase {
 
     func testReadinessNamesPendingMigrations() async throws {
         let database = try await ScratchDatabase.create()
-        _ = try Migrator(directory: AppHarness.migrationsDirectory).migrate(configuration: database.configuration)
+        _ = try Migrator(directory: AppHarness.migrationsDirectory).migrate(configuration: database.owner)
         let directory = try AppHarness.migrations(adding: ["9999_not_yet.sql": "CREATE TABLE not_yet (id int);"])
-        let app = try AppHarness.start(database: database.configuration, migrator: try Migrator(directory: directory))
+        let app = try AppHarness.start(database: database.runtime, migrator: try Migrator(directory: directory))
 
         let response = try roundTrip(app.port, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
         XCTAssertEqual(response.status, 503)

@@ -38,3 +38,19 @@ heard_pg_createdb() {
   "$bin/psql" -h "$dir" -U postgres -d postgres -qAt -v ON_ERROR_STOP=1 \
     -c "CREATE DATABASE \"$name\"" >/dev/null
 }
+
+# heard_pg_setup_roles DIR DB: Heard's two roles (README, "Database roles") and DB owned by the
+# owner, on a private cluster (trust auth on its socket). Prints nothing.
+heard_pg_setup_roles() {
+  local dir=$1 name=$2 bin; bin=$(heard_pg_bindir)
+  "$bin/psql" -h "$dir" -U postgres -d postgres -qAt -v ON_ERROR_STOP=1 >/dev/null <<SQL
+DO \$\$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'heard_owner') THEN CREATE ROLE heard_owner LOGIN; END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'heard_runtime') THEN CREATE ROLE heard_runtime NOLOGIN; END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'heard_app') THEN CREATE ROLE heard_app LOGIN IN ROLE heard_runtime; END IF;
+END
+\$\$;
+ALTER DATABASE "$name" OWNER TO heard_owner;
+SQL
+}

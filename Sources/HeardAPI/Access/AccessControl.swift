@@ -1,0 +1,160 @@
+import Foundation
+import HTTPServer
+import Postgres
+
+/// A handler of an authenticated, authorised request.
+public typealias SecuredHandler = @Sendable (Request, AccessContext) async throws -> Response
+
+/// Authentication, authorisation, rate limiting and the refusal audit, in front of every `/v1`
+/// operation. Each area wraps its handlers:
+///
+/// ```swift
+/// router.get("/v1/feedback/{id}", access.secure(.feedbackRead, resource: "feedback") { request, context in
+///     try await context.transaction { tx in ... try await tx.audit(.read, "feedback", id: id) ... }
+/// })
+/// ```
+public struct AccessControl: Sendable {
+    public struct Configuration: Sendable {
+        /// Sustained requests per second allowed per key.
+        public var ratePerSecond: Double = 50
+        /// Requests a key may make at once above the sustained rate.
+        public var burst: Double = 100
+
+        public init(ratePerSecond: Double = 50, burst: Double = 100) {
+            self.ratePerSecond = ratePerSecond
+            self.burst = burst
+        }
+    }
+
+    let database: PostgresPool
+    let rateLimiter: RateLimiter
+
+    public init(database: PostgresPool, configuration: Configuration = Configuration()) {
+        self.database = database
+        self.rateLimiter = RateLimiter(ratePerSecond: configuration.ratePerSecond, burst: configuration.burst)
+    }
+
+    /// Wraps `handler`: it runs only for a valid, unexpired, unrevoked key with `scope`, within
+    /// the key's rate limit. Refusals answer 401/403/404/429 and are audited in a transaction of
+    /// their own, so nothing rolls them back.
+    public func secure(_ scope: Scope, resource: String, _ handler: @escaping SecuredHandler) -> Handler {
+        { request in
+            try Self.rejectTenantParameters(request)
+            let principal = try await authenticate(request, resource: resource)
+            guard principal.has(scope) else {
+                await recordRefusal(principal, request, resource: resource, outcome: .forbidden, status: 403)
+                throw HTTPError(.forbidden, type: "missing-scope", title: "Missing scope",
+                                detail: "This API key lacks the scope \(scope.rawValue), which this operation needs.")
+            }
+            if let wait = rateLimiter.admit(principal.keyID) {
+                throw HTTPError(.tooManyRequests, type: "rate-limited",
+                                detail: "This API key has made too many requests; retry after \(wait) second\(wait == 1 ? "" : "s").",
+                                headers: ["Retry-After": String(wait)])
+            }
+            let context = AccessContext(principal: principal, database: database, requestID: request.requestID)
+            do {
+                var response = try await handler(request, context)
+                response.logFields["key_id"] = principal.keyID.lowercased
+                return response
+            } catch let error as HTTPError where error.status == .notFound {
+                // Another tenant's id looks exactly like no record at all, and is audited.
+                await recordRefusal(principal, request, resource: resource, outcome: .notFound, status: 404)
+                throw error
+            }
+        }
+    }
+
+    // MARK: Authentication
+
+    private func authenticate(_ request: Request, resource: String) async throws -> Principal {
+        guard let header = request.headers["Authorization"] else {
+            throw Self.unauthenticated("This operation needs an API key: send Authorization: Bearer <key>.", invalidToken: false)
+        }
+        guard header.count > 7, header.prefix(7).lowercased() == "bearer ", let key = APIKeySecret(text: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
+            throw Self.unauthenticated("The Authorization header does not hold a Heard API key.", invalidToken: true)
+        }
+        let rows = try await database.query(
+            "SELECT key_id, tenant_id, organisation_id, scopes, expires_on, revoked FROM heard_authenticate(\(key.id), \(key.secretHash))")
+        guard let row = rows.first else {
+            try? await database.execute("SELECT heard_audit_unattributed(\(resource), \(401), \(request.requestID))")
+            throw Self.unauthenticated("This API key is not valid.", invalidToken: true)
+        }
+        let principal = Principal(
+            keyID: try row.decode(UUID.self, column: "key_id"),
+            tenantID: try row.decode(UUID.self, column: "tenant_id"),
+            organisationID: try row.decode(UUID?.self, column: "organisation_id"),
+            scopes: Set(try row.decode([String].self, column: "scopes").compactMap(Scope.init(rawValue:))))
+        if try row.decode(Bool.self, column: "revoked") {
+            await recordRefusal(principal, request, resource: resource, outcome: .unauthenticated, status: 401)
+            throw Self.unauthenticated("This API key has been revoked.", invalidToken: true)
+        }
+        if let expiresOn = try row.decode(CalendarDate?.self, column: "expires_on"), expiresOn <= CalendarDate(utcDayOf: Date()) {
+            await recordRefusal(principal, request, resource: resource, outcome: .unauthenticated, status: 401)
+            throw Self.unauthenticated("This API key expired on \(expiresOn).", invalidToken: true)
+        }
+        return principal
+    }
+
+    private static func unauthenticated(_ detail: String, invalidToken: Bool) -> HTTPError {
+        HTTPError(.unauthorized, type: "unauthenticated", detail: detail,
+                  headers: ["WWW-Authenticate": invalidToken ? "Bearer realm=\"heard\", error=\"invalid_token\"" : "Bearer realm=\"heard\""])
+    }
+
+    /// The tenant and organisation come from the key, never from the request.
+    private static func rejectTenantParameters(_ request: Request) throws(HTTPError) {
+        let forbidden = request.query.names.filter { ["tenant_id", "tenant", "organisation_id"].contains($0) }
+        guard forbidden.isEmpty else {
+            throw HTTPError(.badRequest, type: "invalid-query", title: "The query string is not valid",
+                            detail: "The tenant and organisation are the API key's own and are never taken from a request.",
+                            errors: forbidden.map { FieldError(field: $0, message: "is never accepted: the tenant and organisation are the API key's own") })
+        }
+    }
+
+    /// A refusal is audited in its own transaction: whatever failed cannot roll it back.
+    private func recordRefusal(_ principal: Principal, _ request: Request, resource: String, outcome: AuditOutcome, status: Int) async {
+        let resourceID = request.pathParameters["id"]
+        _ = try? await database.transaction(settings: principal.databaseSettings) { transaction in
+            try await AuditTrail.record(on: transaction, principal: principal, requestID: request.requestID,
+                                        action: AuditAction(method: request.method), resourceType: resource,
+                                        resourceID: resourceID, rowsExported: nil, outcome: outcome, status: status)
+        }
+    }
+}
+
+/// What a handler of a secured route gets: who is calling, and their tenant's database.
+public struct AccessContext: Sendable {
+    public let principal: Principal
+    let database: PostgresPool
+    let requestID: String
+
+    /// Runs `body` in one transaction scoped to the caller's tenant (and organisation): row-level
+    /// security sees only their rows, and audit events recorded on it commit with the work.
+    public func transaction<Value>(_ body: (TenantTransaction) async throws -> Value) async throws -> Value {
+        try await database.transaction(settings: principal.databaseSettings) { transaction in
+            try await body(TenantTransaction(base: transaction, principal: principal, requestID: requestID))
+        }
+    }
+}
+
+/// A transaction inside the caller's tenant.
+public struct TenantTransaction: Sendable {
+    let base: PostgresTransaction
+    public let principal: Principal
+    let requestID: String
+
+    public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await base.query(query)
+    }
+
+    @discardableResult
+    public func execute(_ query: PostgresQuery) async throws -> Int {
+        try await base.execute(query)
+    }
+
+    /// Appends to the audit trail, in this transaction: the record exists exactly when the work does.
+    public func audit(_ action: AuditAction, _ resourceType: String, id: String? = nil, rowsExported: Int? = nil) async throws {
+        try await AuditTrail.record(on: base, principal: principal, requestID: requestID, action: action,
+                                    resourceType: resourceType, resourceID: id, rowsExported: rowsExported,
+                                    outcome: .success, status: 200)
+    }
+}

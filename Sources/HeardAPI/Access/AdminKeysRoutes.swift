@@ -1,0 +1,110 @@
+import Foundation
+import HTTPServer
+import Postgres
+
+/// `/v1/admin/keys`: create, list, read and revoke a tenant's API keys without shell access
+/// (scope `admin`). A partner organisation's admin key manages only its organisation's keys.
+struct AdminKeysRoutes {
+    let access: AccessControl
+
+    func add(to router: inout RouterBuilder) {
+        router.post("/v1/admin/keys", access.secure(.admin, resource: "api_key") { request, context in
+            try await create(request, context)
+        })
+        router.get("/v1/admin/keys", access.secure(.admin, resource: "api_key") { request, context in
+            try await list(request, context)
+        })
+        router.get("/v1/admin/keys/{id}", access.secure(.admin, resource: "api_key") { request, context in
+            let id = try Self.keyID(request)
+            let record = try await context.transaction { tx in
+                let record = try await KeyStore.find(on: tx.base, tenantID: context.principal.tenantID, id: id)
+                if record != nil { try await tx.audit(.read, "api_key", id: id.lowercased) }
+                return record
+            }
+            return .json(try Self.found(record))
+        })
+        router.delete("/v1/admin/keys/{id}", access.secure(.admin, resource: "api_key") { request, context in
+            let id = try Self.keyID(request)
+            let record = try await context.transaction { tx in
+                let record = try await KeyStore.revoke(on: tx.base, tenantID: context.principal.tenantID, id: id)
+                if record != nil { try await tx.audit(.delete, "api_key", id: id.lowercased) }
+                return record
+            }
+            return .json(try Self.found(record))
+        })
+    }
+
+    /// The new key's record, with `key`: the secret, shown this once.
+    struct CreatedKey: Encodable {
+        var record: APIKeyRecord
+        var key: String
+
+        func encode(to encoder: any Encoder) throws {
+            try record.encode(to: encoder)
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(key, forKey: .key)
+        }
+
+        enum Keys: String, CodingKey { case key }
+    }
+
+    private func create(_ request: Request, _ context: AccessContext) async throws -> Response {
+        var body = try FieldReader(body: request.body)
+        let name = body.string("name", maxLength: 100)
+        let scopes = body.vocabularyList("scopes", Scope.self)
+        let organisationSlug = body.optionalString("organisation", maxLength: 63)
+        let expiresOn = body.date("expires_on", required: false)
+        if let scopes, scopes.isEmpty { body.reject("scopes", "must name at least one scope") }
+        if let expiresOn, expiresOn <= CalendarDate(utcDayOf: Date()) { body.reject("expires_on", "must be after today") }
+        try body.finish()
+
+        let principal = context.principal
+        let (record, key) = try await context.transaction { tx -> (APIKeyRecord, String) in
+            var organisationID = principal.organisationID
+            if let organisationSlug {
+                let rows = try await tx.query("SELECT id FROM organisations WHERE tenant_id = \(principal.tenantID) AND slug = \(organisationSlug)")
+                guard let found = try rows.first?.decode(UUID.self, column: "id") else {
+                    throw HTTPError.validation([FieldError(field: "organisation", message: "is not an organisation of this tenant")])
+                }
+                if let own = principal.organisationID, own != found {
+                    throw HTTPError.validation([FieldError(field: "organisation", message: "an organisation's key can create keys only for its own organisation")])
+                }
+                organisationID = found
+            }
+            let created = try await KeyStore.create(
+                on: tx.base, tenantID: principal.tenantID, organisationID: organisationID, name: name ?? "",
+                scopes: scopes ?? [], expiresOn: expiresOn, createdBy: principal.keyID)
+            try await tx.audit(.create, "api_key", id: created.0.id.lowercased)
+            return created
+        }
+        return .json(CreatedKey(record: record, key: key), status: .created,
+                     headers: ["Location": "/v1/admin/keys/\(record.id.lowercased)"])
+    }
+
+    private func list(_ request: Request, _ context: AccessContext) async throws -> Response {
+        var query = QueryReader(request.query, allowed: [])
+        let limit = query.limit()
+        let after = query.cursor(KeyStore.Position.self)
+        try query.finish()
+        let rows = try await context.transaction { tx in
+            let rows = try await KeyStore.list(on: tx.base, tenantID: context.principal.tenantID, after: after, limit: limit + 1)
+            try await tx.audit(.list, "api_key", rowsExported: min(rows.count, limit))
+            return rows
+        }
+        let page = rows.prefix(limit)
+        let next = rows.count > limit ? page.last.map { Cursor.encode($0.1) } : nil
+        return Page(items: page.map(\.0), nextCursor: next).response(for: request)
+    }
+
+    static func keyID(_ request: Request) throws(HTTPError) -> UUID {
+        guard let id = UUID(uuidString: request.parameter("id")) else {
+            throw HTTPError(.notFound, detail: "There is no API key with this id.")
+        }
+        return id
+    }
+
+    static func found(_ record: APIKeyRecord?) throws(HTTPError) -> APIKeyRecord {
+        guard let record else { throw HTTPError(.notFound, detail: "There is no API key with this id.") }
+        return record
+    }
+}

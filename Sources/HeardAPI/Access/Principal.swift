@@ -1,0 +1,30 @@
+import Foundation
+
+/// Who is calling: an API key of one tenant, perhaps bound to one partner organisation.
+public struct Principal: Sendable {
+    public let keyID: UUID
+    public let tenantID: UUID
+    /// Set for a partner's key: it sees only records attributed to this organisation.
+    public let organisationID: UUID?
+    public let scopes: Set<Scope>
+
+    public init(keyID: UUID, tenantID: UUID, organisationID: UUID?, scopes: Set<Scope>) {
+        self.keyID = keyID
+        self.tenantID = tenantID
+        self.organisationID = organisationID
+        self.scopes = scopes
+    }
+
+    public func has(_ scope: Scope) -> Bool { scopes.contains(scope) }
+
+    /// The transaction-local settings row-level security reads.
+    var databaseSettings: [(name: String, value: String)] {
+        [("heard.tenant_id", tenantID.lowercased), ("heard.organisation_id", organisationID?.lowercased ?? "")]
+    }
+}
+
+extension UUID {
+    /// The canonical lower-case text of the id, as Heard shows ids everywhere (Foundation's
+    /// `uuidString` is upper case).
+    public var lowercased: String { uuidString.lowercased() }
+}

@@ -1,0 +1,139 @@
+import Foundation
+import HTTPServer
+import Postgres
+
+/// Reads a request body's fields one by one, collecting every problem, so a 422 names every
+/// field at fault at once; `finish()` also rejects any field nobody read (a typo in a council
+/// system's payload is an error, never a silently dropped value).
+///
+/// ```swift
+/// var body = try FieldReader(body: request.body)
+/// let name = body.string("name", maxLength: 100)
+/// let expires = body.optionalDate("expires_on")
+/// try body.finish()   // 422 listing every field at fault, or returns
+/// ```
+public struct FieldReader {
+    private let members: [(key: String, value: JSONValue)]
+    private var read: Set<String> = []
+    private let prefix: String
+    public private(set) var errors: [FieldError] = []
+
+    /// The fields of the JSON object in `body` (400 if it is not JSON, 422 if not an object).
+    public init(body: [UInt8]) throws(HTTPError) {
+        guard !body.isEmpty else {
+            throw HTTPError(.badRequest, type: "malformed-json", detail: "The request needs a JSON object as its body.")
+        }
+        guard case .object(let members) = try JSONValue.parse(body) else {
+            throw HTTPError.validation([FieldError(field: "(body)", message: "must be a JSON object")])
+        }
+        self.init(members: members, prefix: "")
+    }
+
+    init(members: [(key: String, value: JSONValue)], prefix: String) {
+        self.members = members
+        self.prefix = prefix
+    }
+
+    private func path(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
+
+    /// Records a problem with `name` (for checks that span fields).
+    public mutating func reject(_ name: String, _ message: String) {
+        errors.append(FieldError(field: path(name), message: message))
+    }
+
+    /// The raw value of `name`, marking it read; nil when absent. JSON `null` counts as absent.
+    public mutating func raw(_ name: String) -> JSONValue? {
+        read.insert(name)
+        guard let value = members.first(where: { $0.key == name })?.value, value != .null else { return nil }
+        return value
+    }
+
+    private mutating func missing(_ name: String, required: Bool) -> Bool {
+        if required { reject(name, "is required") }
+        return true
+    }
+
+    // MARK: Typed fields
+
+    public mutating func string(_ name: String, maxLength: Int, required: Bool = true) -> String? {
+        guard let value = raw(name) else { _ = missing(name, required: required); return nil }
+        guard case .string(let text) = value else { reject(name, "must be a string, not \(value.typeName)"); return nil }
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if required && trimmed.isEmpty { reject(name, "must not be empty"); return nil }
+        guard text.count <= maxLength else { reject(name, "must be at most \(maxLength) characters"); return nil }
+        return text
+    }
+
+    public mutating func optionalString(_ name: String, maxLength: Int) -> String? {
+        string(name, maxLength: maxLength, required: false)
+    }
+
+    /// A value from a closed vocabulary (an enum of `snake_case` strings).
+    public mutating func vocabulary<Value: RawRepresentable & CaseIterable>(_ name: String, _ type: Value.Type, required: Bool = true) -> Value? where Value.RawValue == String {
+        guard let value = raw(name) else { _ = missing(name, required: required); return nil }
+        guard case .string(let text) = value, let member = Value(rawValue: text) else {
+            reject(name, "must be one of: \(Value.allCases.map(\.rawValue).joined(separator: ", "))")
+            return nil
+        }
+        return member
+    }
+
+    /// An array of vocabulary values, each at most once.
+    public mutating func vocabularyList<Value: RawRepresentable & CaseIterable & Hashable>(_ name: String, _ type: Value.Type, required: Bool = true) -> [Value]? where Value.RawValue == String {
+        guard let value = raw(name) else { _ = missing(name, required: required); return nil }
+        guard case .array(let elements) = value else { reject(name, "must be an array, not \(value.typeName)"); return nil }
+        var result: [Value] = []
+        for (index, element) in elements.enumerated() {
+            guard case .string(let text) = element, let member = Value(rawValue: text) else {
+                errors.append(FieldError(field: "\(path(name))[\(index)]", message: "must be one of: \(Value.allCases.map(\.rawValue).joined(separator: ", "))"))
+                continue
+            }
+            if result.contains(member) {
+                errors.append(FieldError(field: "\(path(name))[\(index)]", message: "appears more than once"))
+                continue
+            }
+            result.append(member)
+        }
+        return result
+    }
+
+    /// A date `YYYY-MM-DD`.
+    public mutating func date(_ name: String, required: Bool = true) -> CalendarDate? {
+        guard let value = raw(name) else { _ = missing(name, required: required); return nil }
+        guard case .string(let text) = value, text.utf8.count == 10, let date = CalendarDate(text) else {
+            reject(name, "must be a date, YYYY-MM-DD")
+            return nil
+        }
+        return date
+    }
+
+    public mutating func bool(_ name: String, required: Bool = true) -> Bool? {
+        guard let value = raw(name) else { _ = missing(name, required: required); return nil }
+        guard case .bool(let flag) = value else { reject(name, "must be true or false, not \(value.typeName)"); return nil }
+        return flag
+    }
+
+    public mutating func integer(_ name: String, in range: ClosedRange<Int>, required: Bool = true) -> Int? {
+        guard let value = raw(name) else { _ = missing(name, required: required); return nil }
+        guard case .number(let text) = value, let number = Int(text) else {
+            reject(name, "must be a whole number")
+            return nil
+        }
+        guard range.contains(number) else { reject(name, "must be from \(range.lowerBound) to \(range.upperBound)"); return nil }
+        return number
+    }
+
+    // MARK: Finishing
+
+    /// Throws 422 listing every problem, including fields nobody read.
+    public mutating func finish() throws(HTTPError) {
+        for (key, _) in members where !read.contains(key) {
+            if key == "tenant_id" || key == "tenant" {
+                reject(key, "is never accepted: the tenant is the API key's own")
+            } else {
+                reject(key, "is not a field of this request")
+            }
+        }
+        guard errors.isEmpty else { throw HTTPError.validation(errors) }
+    }
+}

@@ -1,0 +1,251 @@
+import Foundation
+import HTTPServer
+
+/// A JSON document read strictly, as Heard accepts input: RFC 8259 syntax, valid UTF-8, no
+/// duplicate keys in an object, no NUL character in a string, nesting and array length capped.
+/// Council systems get a clear 400 naming what is wrong, never a silently dropped field.
+public indirect enum JSONValue: Sendable, Equatable {
+    case null
+    case bool(Bool)
+    case number(String)
+    case string(String)
+    case array([JSONValue])
+    case object([(key: String, value: JSONValue)])
+
+    public static let maxDepth = 32
+    public static let maxArrayLength = 10_000
+
+    public static func == (a: JSONValue, b: JSONValue) -> Bool {
+        switch (a, b) {
+        case (.null, .null): true
+        case (.bool(let x), .bool(let y)): x == y
+        case (.number(let x), .number(let y)): x == y
+        case (.string(let x), .string(let y)): x == y
+        case (.array(let x), .array(let y)): x == y
+        case (.object(let x), .object(let y)): x.count == y.count && zip(x, y).allSatisfy { $0.key == $1.key && $0.value == $1.value }
+        default: false
+        }
+    }
+
+    /// Parses `bytes`; a 400 problem saying where and why when they are not acceptable JSON.
+    public static func parse(_ bytes: [UInt8]) throws(HTTPError) -> JSONValue {
+        var reader = Reader(bytes: bytes)
+        do {
+            reader.skipWhitespace()
+            let value = try reader.value(depth: 0)
+            reader.skipWhitespace()
+            guard reader.atEnd else { throw Reader.Failure(reason: "unexpected content after the JSON value", offset: reader.offset) }
+            return value
+        } catch let failure as Reader.Failure {
+            throw HTTPError(.badRequest, type: "malformed-json", title: "The body is not acceptable JSON",
+                            detail: "\(failure.reason) (at byte \(failure.offset)).")
+        } catch {
+            throw HTTPError(.badRequest, type: "malformed-json", detail: "The body is not acceptable JSON.")
+        }
+    }
+
+    /// The JSON type's name, for messages ("must be a string, not a number").
+    public var typeName: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .number: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
+
+    private struct Reader {
+        struct Failure: Error {
+            let reason: String
+            let offset: Int
+        }
+
+        let bytes: [UInt8]
+        var offset = 0
+
+        var atEnd: Bool { offset >= bytes.count }
+
+        mutating func skipWhitespace() {
+            while offset < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[offset]) { offset += 1 }
+        }
+
+        func fail(_ reason: String) -> Failure { Failure(reason: reason, offset: offset) }
+
+        mutating func value(depth: Int) throws -> JSONValue {
+            guard depth < JSONValue.maxDepth else { throw fail("nesting deeper than \(JSONValue.maxDepth) levels") }
+            guard offset < bytes.count else { throw fail("unexpected end of the body") }
+            switch bytes[offset] {
+            case UInt8(ascii: "{"): return try object(depth: depth)
+            case UInt8(ascii: "["): return try array(depth: depth)
+            case UInt8(ascii: "\""): return .string(try string())
+            case UInt8(ascii: "t"): try literal("true"); return .bool(true)
+            case UInt8(ascii: "f"): try literal("false"); return .bool(false)
+            case UInt8(ascii: "n"): try literal("null"); return .null
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): return .number(try number())
+            default: throw fail("unexpected character")
+            }
+        }
+
+        mutating func literal(_ word: String) throws {
+            let expected = Array(word.utf8)
+            guard offset + expected.count <= bytes.count, Array(bytes[offset..<offset + expected.count]) == expected else {
+                throw fail("invalid literal")
+            }
+            offset += expected.count
+        }
+
+        mutating func object(depth: Int) throws -> JSONValue {
+            offset += 1
+            var members: [(key: String, value: JSONValue)] = []
+            var seen = Set<String>()
+            skipWhitespace()
+            if offset < bytes.count, bytes[offset] == UInt8(ascii: "}") {
+                offset += 1
+                return .object(members)
+            }
+            while true {
+                skipWhitespace()
+                guard offset < bytes.count, bytes[offset] == UInt8(ascii: "\"") else { throw fail("expected a member name in quotes") }
+                let keyOffset = offset
+                let key = try string()
+                guard seen.insert(key).inserted else {
+                    throw Failure(reason: "duplicate key \"\(key.prefix(64))\"", offset: keyOffset)
+                }
+                skipWhitespace()
+                guard offset < bytes.count, bytes[offset] == UInt8(ascii: ":") else { throw fail("expected ':'") }
+                offset += 1
+                skipWhitespace()
+                members.append((key, try value(depth: depth + 1)))
+                skipWhitespace()
+                guard offset < bytes.count else { throw fail("unexpected end of the body") }
+                if bytes[offset] == UInt8(ascii: ",") { offset += 1; continue }
+                if bytes[offset] == UInt8(ascii: "}") { offset += 1; return .object(members) }
+                throw fail("expected ',' or '}'")
+            }
+        }
+
+        mutating func array(depth: Int) throws -> JSONValue {
+            offset += 1
+            var elements: [JSONValue] = []
+            skipWhitespace()
+            if offset < bytes.count, bytes[offset] == UInt8(ascii: "]") {
+                offset += 1
+                return .array(elements)
+            }
+            while true {
+                skipWhitespace()
+                guard elements.count < JSONValue.maxArrayLength else { throw fail("an array longer than \(JSONValue.maxArrayLength) elements") }
+                elements.append(try value(depth: depth + 1))
+                skipWhitespace()
+                guard offset < bytes.count else { throw fail("unexpected end of the body") }
+                if bytes[offset] == UInt8(ascii: ",") { offset += 1; continue }
+                if bytes[offset] == UInt8(ascii: "]") { offset += 1; return .array(elements) }
+                throw fail("expected ',' or ']'")
+            }
+        }
+
+        mutating func number() throws -> String {
+            let start = offset
+            if bytes[offset] == UInt8(ascii: "-") { offset += 1 }
+            guard offset < bytes.count, bytes[offset].isASCIIDigit else { throw fail("invalid number") }
+            if bytes[offset] == UInt8(ascii: "0") {
+                offset += 1
+            } else {
+                while offset < bytes.count, bytes[offset].isASCIIDigit { offset += 1 }
+            }
+            if offset < bytes.count, bytes[offset] == UInt8(ascii: ".") {
+                offset += 1
+                guard offset < bytes.count, bytes[offset].isASCIIDigit else { throw fail("invalid number") }
+                while offset < bytes.count, bytes[offset].isASCIIDigit { offset += 1 }
+            }
+            if offset < bytes.count, bytes[offset] == UInt8(ascii: "e") || bytes[offset] == UInt8(ascii: "E") {
+                offset += 1
+                if offset < bytes.count, bytes[offset] == UInt8(ascii: "+") || bytes[offset] == UInt8(ascii: "-") { offset += 1 }
+                guard offset < bytes.count, bytes[offset].isASCIIDigit else { throw fail("invalid number") }
+                while offset < bytes.count, bytes[offset].isASCIIDigit { offset += 1 }
+            }
+            guard offset - start <= 64 else { throw Failure(reason: "a number longer than 64 characters", offset: start) }
+            return String(decoding: bytes[start..<offset], as: UTF8.self)
+        }
+
+        mutating func string() throws -> String {
+            offset += 1  // the opening quote
+            var scalars = String.UnicodeScalarView()
+            var runStart = offset
+            func flushRun(_ reader: Reader, upTo end: Int) throws {
+                guard runStart < end else { return }
+                guard let text = String(validating: reader.bytes[runStart..<end], as: UTF8.self) else {
+                    throw Failure(reason: "invalid UTF-8", offset: runStart)
+                }
+                scalars.append(contentsOf: text.unicodeScalars)
+            }
+            while true {
+                guard offset < bytes.count else { throw fail("unterminated string") }
+                let byte = bytes[offset]
+                if byte == UInt8(ascii: "\"") {
+                    try flushRun(self, upTo: offset)
+                    offset += 1
+                    return String(scalars)
+                }
+                if byte < 0x20 { throw fail(byte == 0 ? "a NUL character in a string" : "a control character in a string") }
+                if byte == UInt8(ascii: "\\") {
+                    try flushRun(self, upTo: offset)
+                    offset += 1
+                    scalars.append(try escape())
+                    runStart = offset
+                    continue
+                }
+                offset += 1
+            }
+        }
+
+        mutating func escape() throws -> Unicode.Scalar {
+            guard offset < bytes.count else { throw fail("unterminated escape") }
+            let byte = bytes[offset]
+            offset += 1
+            switch byte {
+            case UInt8(ascii: "\""): return "\""
+            case UInt8(ascii: "\\"): return "\\"
+            case UInt8(ascii: "/"): return "/"
+            case UInt8(ascii: "b"): return "\u{08}"
+            case UInt8(ascii: "f"): return "\u{0C}"
+            case UInt8(ascii: "n"): return "\n"
+            case UInt8(ascii: "r"): return "\r"
+            case UInt8(ascii: "t"): return "\t"
+            case UInt8(ascii: "u"):
+                let high = try hex4()
+                if (0xD800...0xDBFF).contains(high) {
+                    guard offset + 1 < bytes.count, bytes[offset] == UInt8(ascii: "\\"), bytes[offset + 1] == UInt8(ascii: "u") else {
+                        throw fail("an unpaired surrogate")
+                    }
+                    offset += 2
+                    let low = try hex4()
+                    guard (0xDC00...0xDFFF).contains(low) else { throw fail("an unpaired surrogate") }
+                    return Unicode.Scalar(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))!
+                }
+                guard let scalar = Unicode.Scalar(high), !(0xDC00...0xDFFF).contains(high) else { throw fail("an unpaired surrogate") }
+                guard high != 0 else { throw fail("a NUL character in a string") }
+                return scalar
+            default:
+                throw fail("an invalid escape")
+            }
+        }
+
+        mutating func hex4() throws -> UInt32 {
+            guard offset + 4 <= bytes.count else { throw fail("a short \\u escape") }
+            var value: UInt32 = 0
+            for byte in bytes[offset..<offset + 4] {
+                guard let digit = UInt32(String(UnicodeScalar(byte)), radix: 16) else { throw fail("an invalid \\u escape") }
+                value = value << 4 | digit
+            }
+            offset += 4
+            return value
+        }
+    }
+}
+
+extension UInt8 {
+    var isASCIIDigit: Bool { self >= UInt8(ascii: "0") && self <= UInt8(ascii: "9") }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import HTTPServer
+import Postgres
+
+/// Reads a list endpoint's query string: known parameters only (an unknown or repeated one is a
+/// 400 naming it, so a typo in an analyst's filter never silently widens the result), `limit`
+/// (default 50, at most 500) and the opaque `cursor`.
+public struct QueryReader {
+    public static let defaultLimit = 50
+    public static let maxLimit = 500
+
+    private let query: QueryParameters
+    public private(set) var errors: [FieldError] = []
+
+    /// - Parameter allowed: the filters this endpoint has; `limit`, `cursor` and `format` are added.
+    public init(_ query: QueryParameters, allowed: Set<String>) {
+        self.query = query
+        let known = allowed.union(["limit", "cursor", "format"])
+        var seen = Set<String>()
+        for name in query.names {
+            if !known.contains(name) {
+                errors.append(FieldError(field: name, message: "is not a parameter of this endpoint"))
+            } else if !seen.insert(name).inserted {
+                errors.append(FieldError(field: name, message: "is given more than once"))
+            }
+        }
+    }
+
+    public mutating func limit() -> Int {
+        guard let text = query["limit"] else { return Self.defaultLimit }
+        guard let value = Int(text), (1...Self.maxLimit).contains(value) else {
+            errors.append(FieldError(field: "limit", message: "must be a whole number from 1 to \(Self.maxLimit)"))
+            return Self.defaultLimit
+        }
+        return value
+    }
+
+    /// The position a previous page ended at, decoded from the opaque `cursor`.
+    public mutating func cursor<Position: Codable>(_ type: Position.Type) -> Position? {
+        guard let text = query["cursor"] else { return nil }
+        guard let position = Cursor.decode(text, as: type) else {
+            errors.append(FieldError(field: "cursor", message: "is not a cursor this endpoint gave out"))
+            return nil
+        }
+        return position
+    }
+
+    public mutating func string(_ name: String, maxLength: Int = 200) -> String? {
+        guard let text = query[name] else { return nil }
+        guard !text.isEmpty, text.count <= maxLength else {
+            errors.append(FieldError(field: name, message: "must be 1 to \(maxLength) characters"))
+            return nil
+        }
+        return text
+    }
+
+    public mutating func date(_ name: String) -> CalendarDate? {
+        guard let text = query[name] else { return nil }
+        guard text.utf8.count == 10, let date = CalendarDate(text) else {
+            errors.append(FieldError(field: name, message: "must be a date, YYYY-MM-DD"))
+            return nil
+        }
+        return date
+    }
+
+    public mutating func uuid(_ name: String) -> UUID? {
+        guard let text = query[name] else { return nil }
+        guard let id = UUID(uuidString: text) else {
+            errors.append(FieldError(field: name, message: "must be a UUID"))
+            return nil
+        }
+        return id
+    }
+
+    public mutating func vocabulary<Value: RawRepresentable & CaseIterable>(_ name: String, _ type: Value.Type) -> Value? where Value.RawValue == String {
+        guard let text = query[name] else { return nil }
+        guard let value = Value(rawValue: text) else {
+            errors.append(FieldError(field: name, message: "must be one of: \(Value.allCases.map(\.rawValue).joined(separator: ", "))"))
+            return nil
+        }
+        return value
+    }
+
+    /// Throws 400 naming every parameter at fault.
+    public func finish() throws(HTTPError) {
+        guard errors.isEmpty else {
+            throw HTTPError(.badRequest, type: "invalid-query", title: "The query string is not valid",
+                            detail: "\(errors.count) parameter\(errors.count == 1 ? "" : "s") did not pass validation.",
+                            errors: errors)
+        }
+    }
+}
+
+/// Opaque page positions: base64url of a small JSON document. Opaque to clients, so the
+/// position's shape can change without breaking them.
+public enum Cursor {
+    public static func encode<Position: Encodable>(_ position: Position) -> String {
+        let json = JSON.encode(position)
+        return Data(json).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    public static func decode<Position: Decodable>(_ text: String, as type: Position.Type) -> Position? {
+        guard text.utf8.count <= 512 else { return nil }
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.dateDecodingStrategy = .iso8601
+        return try? decoder.decode(type, from: data)
+    }
+}
+
+/// One page of a list: `items`, and `next_cursor` when there is more (also sent as a
+/// `Link: <...>; rel="next"` header).
+public struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
+    public var items: [Item]
+    public var nextCursor: String?
+
+    public init(items: [Item], nextCursor: String?) {
+        self.items = items
+        self.nextCursor = nextCursor
+    }
+
+    /// The JSON response with its `Link` header; `request` gives the path and other parameters.
+    public func response(for request: Request) -> Response {
+        var response = Response.json(self)
+        if let nextCursor {
+            var parameters = request.query.filter { $0.name != "cursor" }.map { "\(Self.encode($0.name))=\(Self.encode($0.value))" }
+            parameters.append("cursor=\(nextCursor)")
+            response.headers.add(name: "Link", value: "<\(request.path)?\(parameters.joined(separator: "&"))>; rel=\"next\"")
+        }
+        return response
+    }
+
+    private static func encode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case items
+        case nextCursor
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(items, forKey: .items)
+        try container.encode(nextCursor, forKey: .nextCursor)  // null when there is no next page
+    }
+}
