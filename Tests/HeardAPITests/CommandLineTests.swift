@@ -73,6 +73,51 @@ final class CommandLineTests: XCTestCase {
         try? FileManager.default.removeItem(at: directory)
     }
 
+    func testAdminCommandsManageTenantsOrganisationsAndKeys() async throws {
+        let database = try await ScratchDatabase.create()
+        let environment: [String: String?] = ["DATABASE_URL": try database.url(as: DatabaseRoles.owner)]
+        let early = try HeardBinary.run(["tenants", "create", "dudley", "--name", "Dudley"], environment: environment)
+        XCTAssertEqual(early.status, 1)
+        XCTAssertTrue(early.error.contains("run `heard migrate` first"), early.error)
+        XCTAssertEqual(try HeardBinary.run(["migrate"], environment: environment).status, 0)
+
+        let tenant = try HeardBinary.run(["tenants", "create", "dudley", "--name", "Dudley Metropolitan Borough Council"], environment: environment)
+        XCTAssertEqual(tenant.status, 0, tenant.error)
+        let again = try HeardBinary.run(["tenants", "create", "dudley", "--name", "Dudley"], environment: environment)
+        XCTAssertEqual(again.status, 1)
+        XCTAssertTrue(again.error.contains("already exists"), again.error)
+        XCTAssertEqual(try HeardBinary.run(["tenants", "create", "Bad Slug!", "--name", "x"], environment: environment).status, 1)
+        let organisation = try HeardBinary.run(["organisations", "create", "--tenant", "dudley", "advocacy", "--name", "Advocacy Service"], environment: environment)
+        XCTAssertEqual(organisation.status, 0, organisation.error)
+
+        let created = try HeardBinary.run(["keys", "create", "--tenant", "dudley", "--name", "portal", "--scopes", "feedback:read,free_text:read",
+                                           "--organisation", "advocacy", "--expires", "2099-01-01"], environment: environment)
+        XCTAssertEqual(created.status, 0, created.error)
+        let lines = created.output.split(separator: "\n")
+        XCTAssertEqual(lines.count, 1, "the key alone, on one line of stdout: \(created.output)")
+        let key = try XCTUnwrap(APIKeySecret(text: String(lines[0])))
+
+        let listed = try HeardBinary.run(["keys", "list", "--tenant", "dudley"], environment: environment)
+        XCTAssertTrue(listed.output.contains(key.id.lowercased))
+        XCTAssertTrue(listed.output.contains("advocacy"))
+        XCTAssertTrue(listed.output.contains("expires 2099-01-01"))
+        XCTAssertFalse(listed.output.contains(key.secret), "the secret is never shown again")
+
+        XCTAssertEqual(try HeardBinary.run(["keys", "revoke", key.id.lowercased], environment: environment).status, 0)
+        XCTAssertTrue(try HeardBinary.run(["keys", "list", "--tenant", "dudley"], environment: environment).output.contains("revoked"))
+        XCTAssertEqual(try HeardBinary.run(["keys", "create", "--tenant", "dudley", "--name", "x", "--scopes", "sudo"], environment: environment).status, 2)
+        XCTAssertEqual(try HeardBinary.run(["keys", "revoke", UUID().lowercased], environment: environment).status, 1)
+        await database.drop()
+    }
+
+    func testServeRefusesARoleThatBypassesRowLevelSecurity() async throws {
+        let database = try await ScratchDatabase.create()
+        let result = try HeardBinary.run(["serve", "--port", String(try freePort())], environment: ["DATABASE_URL": try database.url()])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertTrue(result.error.contains("is a superuser"), result.error)
+        await database.drop()
+    }
+
     func testServeMigratesServesAndExitsZeroOnSIGTERM() async throws {
         let database = try await ScratchDatabase.create()
         let port = try freePort()

@@ -76,7 +76,7 @@ public struct AccessControl: Sendable {
         let rows = try await database.query(
             "SELECT key_id, tenant_id, organisation_id, scopes, expires_on, revoked FROM heard_authenticate(\(key.id), \(key.secretHash))")
         guard let row = rows.first else {
-            try? await database.execute("SELECT heard_audit_unattributed(\(resource), \(401), \(request.requestID))")
+            try? await database.execute("SELECT heard_audit_unattributed(\(resource), \(401)::integer, \(request.requestID))")
             throw Self.unauthenticated("This API key is not valid.", invalidToken: true)
         }
         let principal = Principal(
