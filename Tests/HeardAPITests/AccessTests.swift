@@ -50,7 +50,7 @@ final class AccessTests: XCTestCase {
         let victim = try await harness.key(council, scopes: [.admin])
         XCTAssertEqual(try harness.send("GET", "/v1/admin/keys", key: victim).status, 200)
         let victimID = try XCTUnwrap(APIKeySecret(text: victim)).id.lowercased
-        let revoked = try harness.send("DELETE", "/v1/admin/keys/\(victimID)", key: admin)
+        let revoked = try harness.send("POST", "/v1/admin/keys/\(victimID)/revoke", key: admin)
         XCTAssertEqual(revoked.status, 200)
         XCTAssertNotNil(revoked.json["revoked_at"] as? String)
         let refused = try harness.send("GET", "/v1/admin/keys", key: victim, headers: ["X-Request-Id": "revoked-1"])
@@ -95,11 +95,12 @@ final class AccessTests: XCTestCase {
                 }
             }
         }
-        // DELETE last: it revokes the target.
+        // Revoking last: it changes the target.
         let auditor = try await harness.key(council, scopes: [.auditRead])
-        XCTAssertEqual(try harness.send("DELETE", "/v1/admin/keys/\(targetID)", key: auditor).status, 403)
+        XCTAssertEqual(try harness.send("POST", "/v1/admin/keys/\(targetID)/revoke", key: auditor).status, 403)
         let admin = try await harness.key(council, scopes: [.admin])
-        XCTAssertEqual(try harness.send("DELETE", "/v1/admin/keys/\(targetID)", key: admin).status, 200)
+        XCTAssertEqual(try harness.send("POST", "/v1/admin/keys/\(targetID)/revoke", key: admin).status, 200)
+        XCTAssertEqual(try harness.send("DELETE", "/v1/admin/keys/\(targetID)", key: admin).status, 405, "keys are revoked, never deleted")
     }
 
     // MARK: The tenant comes from the key
@@ -186,14 +187,14 @@ final class AccessTests: XCTestCase {
                                        headers: ["X-Request-Id": "audit-create"])
         let id = try XCTUnwrap(created.json["id"] as? String)
         _ = try harness.send("GET", "/v1/admin/keys/\(id)", key: admin, headers: ["X-Request-Id": "audit-read"])
-        _ = try harness.send("DELETE", "/v1/admin/keys/\(id)", key: admin, headers: ["X-Request-Id": "audit-revoke"])
+        _ = try harness.send("POST", "/v1/admin/keys/\(id)/revoke", key: admin, headers: ["X-Request-Id": "audit-revoke"])
         _ = try harness.send("GET", "/v1/admin/keys/\(UUID().lowercased)", key: admin, headers: ["X-Request-Id": "audit-missing"])
         let invalid = try harness.send("POST", "/v1/admin/keys", key: admin, body: #"{"name":""}"#, headers: ["X-Request-Id": "audit-invalid"])
         XCTAssertEqual(invalid.status, 422)
 
         let expectations: [(String, String, String, String?)] = [
             ("audit-list", "list", "success", nil), ("audit-create", "create", "success", id),
-            ("audit-read", "read", "success", id), ("audit-revoke", "delete", "success", id),
+            ("audit-read", "read", "success", id), ("audit-revoke", "update", "success", id),
         ]
         for (requestID, action, outcome, resource) in expectations {
             let rows = try await harness.auditRows(requestID: requestID)

@@ -15,8 +15,8 @@ struct IsolatedResource: Sendable {
     var create: @Sendable (AccessHarness, String) async throws -> String
     var itemPath: @Sendable (String) -> String
     var listPath: String
-    /// A change to try, if the resource can be changed: method and body.
-    var update: (method: String, body: String)?
+    /// Changes to try: method, path below the item, body.
+    var changes: [(method: String, suffix: String, body: String?)]
     var deletable: Bool
     var csv: Bool
 
@@ -31,7 +31,8 @@ struct IsolatedResource: Sendable {
             }
             return id
         },
-        itemPath: { "/v1/admin/keys/\($0)" }, listPath: "/v1/admin/keys", update: nil, deletable: true, csv: false)
+        itemPath: { "/v1/admin/keys/\($0)" }, listPath: "/v1/admin/keys",
+        changes: [("POST", "/revoke", nil)], deletable: false, csv: false)
 }
 
 struct IsolationFailure: Error, CustomStringConvertible {
@@ -59,9 +60,9 @@ final class IsolationTests: XCTestCase {
                 let read = try harness.send("GET", resource.itemPath(id), key: key)
                 XCTAssertEqual(read.status, 404, "\(resource.name): \(who) reads it")
                 XCTAssertEqual(read.header("Content-Type"), "application/problem+json")
-                if let update = resource.update {
-                    XCTAssertEqual(try harness.send(update.method, resource.itemPath(id), key: key, body: update.body).status, 404,
-                                   "\(resource.name): \(who) changes it")
+                for change in resource.changes {
+                    XCTAssertEqual(try harness.send(change.method, resource.itemPath(id) + change.suffix, key: key, body: change.body).status, 404,
+                                   "\(resource.name): \(who) tries \(change.method) \(change.suffix)")
                 }
                 if resource.deletable {
                     XCTAssertEqual(try harness.send("DELETE", resource.itemPath(id), key: key).status, 404, "\(resource.name): \(who) deletes it")
@@ -75,7 +76,7 @@ final class IsolationTests: XCTestCase {
             // Nothing the strangers tried changed it.
             let after = try harness.send("GET", resource.itemPath(id), key: owner)
             XCTAssertEqual(after.status, 200)
-            if resource.name == "api_key" { XCTAssertTrue(after.json["revoked_at"] is NSNull, "another tenant's DELETE revoked the key") }
+            if resource.name == "api_key" { XCTAssertTrue(after.json["revoked_at"] is NSNull, "a stranger revoked the key") }
         }
         await harness.stop()
     }

@@ -23,11 +23,12 @@ struct AdminKeysRoutes {
             }
             return .json(try Self.found(record))
         })
-        router.delete("/v1/admin/keys/{id}", access.secure(.admin, resource: "api_key") { request, context in
+        // Revoking keeps the record (the audit trail names it), so it is not a DELETE.
+        router.post("/v1/admin/keys/{id}/revoke", access.secure(.admin, resource: "api_key") { request, context in
             let id = try Self.keyID(request)
             let record = try await context.transaction { tx in
                 let record = try await KeyStore.revoke(on: tx.base, tenantID: context.principal.tenantID, id: id)
-                if record != nil { try await tx.audit(.delete, "api_key", id: id.lowercased) }
+                if record != nil { try await tx.audit(.update, "api_key", id: id.lowercased) }
                 return record
             }
             return .json(try Self.found(record))
