@@ -15,24 +15,31 @@ struct AdminKeysRoutes {
             try await list(request, context)
         })
         router.get("/v1/admin/keys/{id}", access.secure(.admin, resource: "api_key") { request, context in
-            let id = try Self.keyID(request)
-            let record = try await context.transaction { tx in
-                let record = try await KeyStore.find(on: tx.base, tenantID: context.principal.tenantID, id: id)
-                if record != nil { try await tx.audit(.read, "api_key", id: id.lowercased) }
-                return record
+            try await oneKey(request, context, audited: .read) { tx, tenant, id in
+                try await KeyStore.find(on: tx, tenantID: tenant, id: id)
             }
-            return .json(try Self.found(record))
         })
         // Revoking keeps the record (the audit trail names it), so it is not a DELETE.
         router.post("/v1/admin/keys/{id}/revoke", access.secure(.admin, resource: "api_key") { request, context in
-            let id = try Self.keyID(request)
-            let record = try await context.transaction { tx in
-                let record = try await KeyStore.revoke(on: tx.base, tenantID: context.principal.tenantID, id: id)
-                if record != nil { try await tx.audit(.update, "api_key", id: id.lowercased) }
-                return record
+            try await oneKey(request, context, audited: .update) { tx, tenant, id in
+                try await KeyStore.revoke(on: tx, tenantID: tenant, id: id)
             }
-            return .json(try Self.found(record))
         })
+    }
+
+    /// Runs `operation` on the key named in the path, audits it, and answers it, or 404.
+    private func oneKey(
+        _ request: Request, _ context: AccessContext, audited action: AuditAction,
+        _ operation: @escaping @Sendable (PostgresTransaction, UUID, UUID) async throws -> APIKeyRecord?
+    ) async throws -> Response {
+        let id = try Self.keyID(request)
+        let record = try await context.transaction { tx in
+            let record = try await operation(tx.base, context.principal.tenantID, id)
+            if record != nil { try await tx.audit(action, "api_key", id: id.lowercased) }
+            return record
+        }
+        guard let record else { throw HTTPError(.notFound, detail: "There is no API key with this id.") }
+        return .json(record)
     }
 
     /// The new key's record, with `key`: the secret, shown this once.
@@ -104,8 +111,4 @@ struct AdminKeysRoutes {
         return id
     }
 
-    static func found(_ record: APIKeyRecord?) throws(HTTPError) -> APIKeyRecord {
-        guard let record else { throw HTTPError(.notFound, detail: "There is no API key with this id.") }
-        return record
-    }
 }
