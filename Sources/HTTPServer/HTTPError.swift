@@ -12,6 +12,8 @@ public struct HTTPError: Error, Sendable {
     public var errors: [FieldError]
     /// Extra response headers (`Allow`, `Retry-After`, `WWW-Authenticate`...).
     public var headers: HTTPHeaders
+    /// Extension members of the problem document (RFC 9457 §3.2), e.g. `existing_id`.
+    public var extensions: [String: String] = [:]
 
     public init(
         _ status: HTTPStatus, type: String? = nil, title: String? = nil, detail: String,
@@ -37,7 +39,7 @@ public struct HTTPError: Error, Sendable {
         var response = Response(status: status, headers: headers)
         let problem = ProblemDocument(
             type: type, title: title, status: status.code, detail: detail,
-            errors: errors.isEmpty ? nil : errors)
+            errors: errors.isEmpty ? nil : errors, extensions: extensions)
         response.body = JSON.encode(problem)
         response.headers.replaceOrAdd(name: "Content-Type", value: "application/problem+json")
         return response
@@ -61,4 +63,24 @@ struct ProblemDocument: Encodable {
     var status: Int
     var detail: String
     var errors: [FieldError]?
+    var extensions: [String: String]
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: Key.self)
+        for (name, value) in extensions where !["type", "title", "status", "detail", "errors"].contains(name) {
+            try container.encode(value, forKey: Key(stringValue: name))
+        }
+        try container.encode(type, forKey: Key(stringValue: "type"))
+        try container.encode(title, forKey: Key(stringValue: "title"))
+        try container.encode(status, forKey: Key(stringValue: "status"))
+        try container.encode(detail, forKey: Key(stringValue: "detail"))
+        if let errors { try container.encode(errors, forKey: Key(stringValue: "errors")) }
+    }
 }

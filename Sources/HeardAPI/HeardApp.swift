@@ -37,6 +37,8 @@ public struct HeardApp: Sendable {
         SystemRoutes(app: self).add(to: &router)
         AdminKeysRoutes(access: access).add(to: &router)
         router.get("/v1/audit", access.secure(.auditRead, resource: "audit_event", AuditTrail.list))
+        MeasureRoutes(access: access).add(to: &router)
+        FeedbackRoutes(access: access).add(to: &router)
         return router.build(cors: cors, mapError: Self.problem(for:))
     }
 

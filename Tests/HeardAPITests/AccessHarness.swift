@@ -65,6 +65,13 @@ final class AccessHarness: Sendable {
         return try XCTUnwrap(client.readResponse(), "no response to \(method) \(target)")
     }
 
+    /// A count as a superuser sees it (every tenant).
+    func superuserCount(_ query: PostgresQuery) async throws -> Int {
+        let pool = PostgresPool(configuration: database.configuration, size: 1)
+        defer { pool.shutdown() }
+        return try await pool.query("SELECT (\(unsafeRaw: query.sql))::int").first?.decode(Int.self, at: 0) ?? -1
+    }
+
     /// Audit rows as a superuser sees them (every tenant, and unattributed ones).
     func auditRows(requestID: String) async throws -> [(tenant: UUID?, action: String, outcome: String, status: Int, resourceID: String?)] {
         let pool = PostgresPool(configuration: database.configuration, size: 1)

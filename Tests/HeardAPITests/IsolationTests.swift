@@ -14,13 +14,14 @@ struct IsolatedResource: Sendable {
     /// Makes one record with `key` and returns its id.
     var create: @Sendable (AccessHarness, String) async throws -> String
     var itemPath: @Sendable (String) -> String
-    var listPath: String
+    /// Where it is listed, once it is.
+    var listPath: String?
     /// Changes to try: method, path below the item, body.
     var changes: [(method: String, suffix: String, body: String?)]
     var deletable: Bool
     var csv: Bool
 
-    static let all: [IsolatedResource] = [.apiKey]
+    static let all: [IsolatedResource] = [.apiKey, .feedback]
 
     static let apiKey = IsolatedResource(
         name: "api_key", scopes: [.admin],
@@ -33,6 +34,19 @@ struct IsolatedResource: Sendable {
         },
         itemPath: { "/v1/admin/keys/\($0)" }, listPath: "/v1/admin/keys",
         changes: [("POST", "/revoke", nil)], deletable: false, csv: false)
+}
+
+extension IsolatedResource {
+    static let feedback = IsolatedResource(
+        name: "feedback", scopes: [.feedbackWrite, .feedbackRead],
+        create: { harness, key in
+            let response = try harness.send("POST", "/v1/feedback", key: key, body: FeedbackSamples.body(externalID: UUID().lowercased))
+            guard response.status == 201, let id = response.json["id"] as? String else {
+                throw IsolationFailure(description: "could not create feedback: \(response.status) \(response.text)")
+            }
+            return id
+        },
+        itemPath: { "/v1/feedback/\($0)" }, listPath: nil, changes: [], deletable: false, csv: false)
 }
 
 struct IsolationFailure: Error, CustomStringConvertible {
@@ -54,7 +68,9 @@ final class IsolationTests: XCTestCase {
             ]
             let id = try await resource.create(harness, owner)
             XCTAssertEqual(try harness.send("GET", resource.itemPath(id), key: owner).status, 200, "\(resource.name): its owner reads it")
-            XCTAssertTrue(try listed(id, harness, resource.listPath, owner), "\(resource.name): its owner lists it")
+            if let listPath = resource.listPath {
+                XCTAssertTrue(try listed(id, harness, listPath, owner), "\(resource.name): its owner lists it")
+            }
 
             for (who, key) in strangers {
                 let read = try harness.send("GET", resource.itemPath(id), key: key)
@@ -67,10 +83,12 @@ final class IsolationTests: XCTestCase {
                 if resource.deletable {
                     XCTAssertEqual(try harness.send("DELETE", resource.itemPath(id), key: key).status, 404, "\(resource.name): \(who) deletes it")
                 }
-                XCTAssertFalse(try listed(id, harness, resource.listPath, key), "\(resource.name): \(who) lists it")
-                if resource.csv {
-                    let csv = try harness.send("GET", resource.listPath, key: key, headers: ["Accept": "text/csv"])
-                    XCTAssertFalse(csv.text.contains(id), "\(resource.name): \(who) exports it")
+                if let listPath = resource.listPath {
+                    XCTAssertFalse(try listed(id, harness, listPath, key), "\(resource.name): \(who) lists it")
+                    if resource.csv {
+                        let csv = try harness.send("GET", listPath, key: key, headers: ["Accept": "text/csv"])
+                        XCTAssertFalse(csv.text.contains(id), "\(resource.name): \(who) exports it")
+                    }
                 }
             }
             // Nothing the strangers tried changed it.

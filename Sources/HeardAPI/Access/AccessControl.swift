@@ -38,13 +38,19 @@ public struct AccessControl: Sendable {
     /// the key's rate limit. Refusals answer 401/403/404/429 and are audited in a transaction of
     /// their own, so nothing rolls them back.
     public func secure(_ scope: Scope, resource: String, _ handler: @escaping SecuredHandler) -> Handler {
+        secure(anyOf: [scope], resource: resource, handler)
+    }
+
+    /// Like `secure(_:resource:_:)`, for an operation any one of `scopes` opens.
+    public func secure(anyOf scopes: [Scope], resource: String, _ handler: @escaping SecuredHandler) -> Handler {
         { request in
             try Self.rejectTenantParameters(request)
             let principal = try await authenticate(request, resource: resource)
-            guard principal.has(scope) else {
+            guard scopes.contains(where: principal.has) else {
                 await recordRefusal(principal, request, resource: resource, outcome: .forbidden, status: 403)
+                let needed = scopes.count == 1 ? "the scope \(scopes[0].rawValue)" : "one of the scopes \(scopes.map(\.rawValue).joined(separator: ", "))"
                 throw HTTPError(.forbidden, type: "missing-scope", title: "Missing scope",
-                                detail: "This API key lacks the scope \(scope.rawValue), which this operation needs.")
+                                detail: "This API key lacks \(needed), which this operation needs.")
             }
             if let wait = rateLimiter.admit(principal.keyID) {
                 throw HTTPError(.tooManyRequests, type: "rate-limited",

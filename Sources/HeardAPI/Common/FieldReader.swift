@@ -34,7 +34,7 @@ public struct FieldReader {
         self.prefix = prefix
     }
 
-    private func path(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
+    func path(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
 
     /// Records a problem with `name` (for checks that span fields).
     public mutating func reject(_ name: String, _ message: String) {
@@ -58,8 +58,10 @@ public struct FieldReader {
     public mutating func string(_ name: String, maxLength: Int, required: Bool = true) -> String? {
         guard let value = raw(name) else { _ = missing(name, required: required); return nil }
         guard case .string(let text) = value else { reject(name, "must be a string, not \(value.typeName)"); return nil }
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        if required && trimmed.isEmpty { reject(name, "must not be empty"); return nil }
+        if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            reject(name, required ? "must not be empty" : "must not be empty (leave it out, or send null)")
+            return nil
+        }
         guard text.count <= maxLength else { reject(name, "must be at most \(maxLength) characters"); return nil }
         return text
     }
@@ -107,6 +109,67 @@ public struct FieldReader {
         return date
     }
 
+    /// An instant, RFC 3339 with a time zone (`2026-11-22T09:30:00Z`, fractional seconds allowed).
+    public mutating func instant(_ name: String, required: Bool = true) -> Date? {
+        guard let value = raw(name) else { _ = missing(name, required: required); return nil }
+        guard case .string(let text) = value, let date = Self.parseInstant(text) else {
+            reject(name, "must be an RFC 3339 date-time with a time zone, e.g. 2026-11-22T09:30:00Z")
+            return nil
+        }
+        return date
+    }
+
+    static func parseInstant(_ text: String) -> Date? {
+        guard text.utf8.count <= 40 else { return nil }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
+
+    /// A nested object's reader (its fields are named `name.field` in errors); nil when absent.
+    /// Hand it back with `absorb` so its problems, unknown fields included, are reported.
+    public mutating func object(_ name: String) -> FieldReader? {
+        guard let value = raw(name) else { return nil }
+        guard case .object(let members) = value else { reject(name, "must be an object, not \(value.typeName)"); return nil }
+        return FieldReader(members: members, prefix: path(name))
+    }
+
+    /// Readers for an array of objects (`name[0].field`...); nil when absent.
+    public mutating func objects(_ name: String, maxCount: Int) -> [FieldReader]? {
+        guard let value = raw(name) else { return nil }
+        guard case .array(let elements) = value else { reject(name, "must be an array, not \(value.typeName)"); return nil }
+        guard elements.count <= maxCount else { reject(name, "must have at most \(maxCount) items"); return nil }
+        var readers: [FieldReader] = []
+        for (index, element) in elements.enumerated() {
+            guard case .object(let members) = element else {
+                errors.append(FieldError(field: "\(path(name))[\(index)]", message: "must be an object"))
+                continue
+            }
+            readers.append(FieldReader(members: members, prefix: "\(path(name))[\(index)]"))
+        }
+        return readers
+    }
+
+    /// Takes over a nested reader's problems, and flags the fields it did not read.
+    public mutating func absorb(_ nested: FieldReader) {
+        var nested = nested
+        nested.rejectUnread()
+        errors.append(contentsOf: nested.errors)
+    }
+
+    private mutating func rejectUnread() {
+        for (key, _) in members where !read.contains(key) {
+            if key == "tenant_id" || key == "tenant" {
+                reject(key, "is never accepted: the tenant is the API key's own")
+            } else {
+                reject(key, "is not a field of this request")
+            }
+        }
+        read.formUnion(members.map(\.key))
+    }
+
     public mutating func bool(_ name: String, required: Bool = true) -> Bool? {
         guard let value = raw(name) else { _ = missing(name, required: required); return nil }
         guard case .bool(let flag) = value else { reject(name, "must be true or false, not \(value.typeName)"); return nil }
@@ -127,13 +190,7 @@ public struct FieldReader {
 
     /// Throws 422 listing every problem, including fields nobody read.
     public mutating func finish() throws(HTTPError) {
-        for (key, _) in members where !read.contains(key) {
-            if key == "tenant_id" || key == "tenant" {
-                reject(key, "is never accepted: the tenant is the API key's own")
-            } else {
-                reject(key, "is not a field of this request")
-            }
-        }
+        rejectUnread()
         guard errors.isEmpty else { throw HTTPError.validation(errors) }
     }
 }

@@ -12,10 +12,12 @@ public struct QueryReader {
     private let query: QueryParameters
     public private(set) var errors: [FieldError] = []
 
-    /// - Parameter allowed: the filters this endpoint has; `limit`, `cursor` and `format` are added.
-    public init(_ query: QueryParameters, allowed: Set<String>) {
+    /// - Parameters:
+    ///   - allowed: the filters this endpoint has;
+    ///   - paged: whether it pages (`limit`, `cursor`) and exports (`format`).
+    public init(_ query: QueryParameters, allowed: Set<String>, paged: Bool = true) {
         self.query = query
-        let known = allowed.union(["limit", "cursor", "format"])
+        let known = paged ? allowed.union(["limit", "cursor", "format"]) : allowed
         var seen = Set<String>()
         for name in query.names {
             if !known.contains(name) {

@@ -1,0 +1,82 @@
+import Foundation
+import HTTPServer
+import Postgres
+
+/// `/v1/feedback`: what children, young people and families said, sent by council systems that
+/// retry. A retry never makes a second record: (`source_system`, `external_id`) is the natural
+/// key, so the same content answers 200 with the record, different content 409.
+struct FeedbackRoutes {
+    let access: AccessControl
+
+    func add(to router: inout RouterBuilder) {
+        router.post("/v1/feedback", access.secure(.feedbackWrite, resource: "feedback") { request, context in
+            try await create(request, context)
+        })
+        router.get("/v1/feedback/{id}", access.secure(.feedbackRead, resource: "feedback") { request, context in
+            guard let id = UUID(uuidString: request.parameter("id")) else { throw Self.notFound }
+            let includeFreeText = context.principal.has(.freeTextRead)
+            let record = try await context.transaction { tx in
+                let record = try await FeedbackStore.find(id, on: tx, includeFreeText: includeFreeText)
+                if record != nil { try await tx.audit(.read, "feedback", id: id.lowercased) }
+                return record
+            }
+            guard let record else { throw Self.notFound }
+            return Self.answer(record, status: .ok, request: request)
+        })
+    }
+
+    static let notFound = HTTPError(.notFound, detail: "There is no feedback with this id.")
+
+    private func create(_ request: Request, _ context: AccessContext) async throws -> Response {
+        let principal = context.principal
+        let includeFreeText = principal.has(.freeTextRead)
+        let outcome = try await context.transaction { tx -> FeedbackStore.Outcome in
+            let measures = try await MeasureStore.all(on: tx.base, tenantID: principal.tenantID)
+            let feedback = try NewFeedback.parse(request.body, measures: measures)
+            let organisationID = try await Self.organisation(feedback.organisation, for: principal, on: tx)
+            let outcome = try await FeedbackStore.insert(feedback, organisationID: organisationID, on: tx, includeFreeText: includeFreeText)
+            switch outcome {
+            case .created(let record):
+                try await tx.audit(.create, "feedback", id: record.id.lowercased)
+            case .existing(let record) where record.contentHash == feedback.contentHash:
+                try await tx.audit(.read, "feedback", id: record.id.lowercased)
+            case .existing(let record):
+                var conflict = HTTPError(
+                    .conflict, type: "natural-key-conflict", title: "Already recorded with different content",
+                    detail: "Feedback \(record.id.lowercased) already has this source_system and external_id, with different content; it was not changed.")
+                conflict.extensions["existing_id"] = record.id.lowercased
+                throw conflict
+            case .hidden:
+                throw HTTPError(.conflict, type: "natural-key-conflict", title: "Already recorded",
+                                detail: "Another record already has this source_system and external_id.")
+            }
+            return outcome
+        }
+        switch outcome {
+        case .created(let record): return Self.answer(record, status: .created, request: request)
+        case .existing(let record): return Self.answer(record, status: .ok, request: request)
+        case .hidden: throw HTTPError(.conflict, detail: "Another record already has this source_system and external_id.")
+        }
+    }
+
+    /// The organisation a record is attributed to: a partner key's own, always; for a tenant
+    /// key, the one named (which must exist), or none.
+    static func organisation(_ slug: String?, for principal: Principal, on tx: TenantTransaction) async throws -> UUID? {
+        guard let slug else { return principal.organisationID }
+        let rows = try await tx.query("SELECT id FROM organisations WHERE tenant_id = \(principal.tenantID) AND slug = \(slug)")
+        guard let id = try rows.first?.decode(UUID.self, column: "id") else {
+            throw HTTPError.validation([FieldError(field: "organisation", message: "is not an organisation of this tenant")])
+        }
+        if let own = principal.organisationID, own != id {
+            throw HTTPError.validation([FieldError(field: "organisation", message: "a partner's key records only its own organisation's feedback")])
+        }
+        return id
+    }
+
+    static func answer(_ record: FeedbackRecord, status: HTTPStatus, request: Request) -> Response {
+        var response = Response.json(record, status: status)
+        response.headers.add(name: "ETag", value: record.etag)
+        response.headers.add(name: "Location", value: "/v1/feedback/\(record.id.lowercased)")
+        return response
+    }
+}

@@ -1,0 +1,202 @@
+import Foundation
+import HTTPServer
+import Postgres
+
+/// Feedback as Heard answers it. `comment` is present only for a key with `free_text:read`.
+struct FeedbackRecord: Encodable, Sendable {
+    struct ScoredResponse: Encodable, Sendable {
+        var measure: String
+        var score: Int
+        /// The measure's wording when this response was given, and its version.
+        var wording: String
+        var measureVersion: Int
+        var agrees: Bool
+    }
+
+    struct Equality: Encodable, Sendable {
+        var gender: String?
+        var ethnicity: String?
+        var disability: String?
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(gender, forKey: .gender)
+            try container.encode(ethnicity, forKey: .ethnicity)
+            try container.encode(disability, forKey: .disability)
+        }
+
+        enum CodingKeys: String, CodingKey { case gender, ethnicity, disability }
+    }
+
+    struct AlertSummary: Encodable, Sendable {
+        var id: String
+        var status: String
+    }
+
+    var id: UUID
+    var sourceSystem: String
+    var externalId: String
+    var channel: String
+    var respondentRole: String
+    var ageBand: String
+    var serviceArea: String
+    var team: String?
+    var stage: String
+    var kind: String
+    var givenAt: Date
+    var subjectRef: String?
+    var responses: [ScoredResponse]
+    var comment: String?
+    var includesFreeText: Bool
+    var anonymous: Bool
+    var consentToFollowUp: Bool
+    var safeguardingConcern: Bool
+    var safeguardingAlert: AlertSummary?
+    var equality: Equality?
+    var organisation: String?
+    var version: Int
+    var createdAt: Date
+    var updatedAt: Date
+    var contentHash: String
+
+    /// The strong entity tag of this version.
+    var etag: String { "\"\(version)\"" }
+
+    enum CodingKeys: String, CodingKey {
+        case id, sourceSystem, externalId, channel, respondentRole, ageBand, serviceArea, team, stage, kind, givenAt
+        case subjectRef, responses, comment, anonymous, consentToFollowUp, safeguardingConcern, safeguardingAlert
+        case equality, organisation, version, createdAt, updatedAt
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id.lowercased, forKey: .id)
+        try container.encode(sourceSystem, forKey: .sourceSystem)
+        try container.encode(externalId, forKey: .externalId)
+        try container.encode(channel, forKey: .channel)
+        try container.encode(respondentRole, forKey: .respondentRole)
+        try container.encode(ageBand, forKey: .ageBand)
+        try container.encode(serviceArea, forKey: .serviceArea)
+        try container.encode(team, forKey: .team)
+        try container.encode(stage, forKey: .stage)
+        try container.encode(kind, forKey: .kind)
+        try container.encode(givenAt, forKey: .givenAt)
+        try container.encode(subjectRef, forKey: .subjectRef)
+        try container.encode(responses, forKey: .responses)
+        // Narrative is the riskiest field: without the scope it is absent, not empty.
+        if includesFreeText { try container.encode(comment, forKey: .comment) }
+        try container.encode(anonymous, forKey: .anonymous)
+        try container.encode(consentToFollowUp, forKey: .consentToFollowUp)
+        try container.encode(safeguardingConcern, forKey: .safeguardingConcern)
+        try container.encode(safeguardingAlert, forKey: .safeguardingAlert)
+        try container.encode(equality, forKey: .equality)
+        try container.encode(organisation, forKey: .organisation)
+        try container.encode(version, forKey: .version)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(updatedAt, forKey: .updatedAt)
+    }
+}
+
+/// The SQL for feedback.
+enum FeedbackStore {
+    enum Outcome {
+        case created(FeedbackRecord)
+        /// The same (source_system, external_id) was already there; the record as it stands.
+        case existing(FeedbackRecord)
+        /// The natural key is taken by a record this key cannot see (another organisation's).
+        case hidden
+    }
+
+    /// Inserts `feedback` unless its (source_system, external_id) exists; opens a safeguarding
+    /// alert in the same transaction when it raises a concern.
+    static func insert(_ feedback: NewFeedback, organisationID: UUID?, on tx: TenantTransaction, includeFreeText: Bool) async throws -> Outcome {
+        let tenant = tx.principal.tenantID
+        let inserted = try await tx.query("""
+            INSERT INTO feedback (tenant_id, organisation_id, source_system, external_id, channel, respondent_role, age_band,
+                                  service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
+                                  consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, created_by)
+            VALUES (\(tenant), \(organisationID), \(feedback.sourceSystem), \(feedback.externalID), \(feedback.channel.rawValue),
+                    \(feedback.respondentRole.rawValue), \(feedback.ageBand.rawValue), \(feedback.serviceArea.rawValue),
+                    \(feedback.team), \(feedback.stage.rawValue), \(feedback.kind.rawValue), \(feedback.givenAt),
+                    \(feedback.subjectRef), \(feedback.comment), \(feedback.anonymous), \(feedback.consentToFollowUp),
+                    \(feedback.safeguardingConcern), \(feedback.equality?.gender?.rawValue), \(feedback.equality?.ethnicity?.rawValue),
+                    \(feedback.equality?.disability?.rawValue), \(feedback.contentHash), \(tx.principal.keyID))
+            ON CONFLICT (tenant_id, source_system, external_id) DO NOTHING
+            RETURNING id
+            """)
+        guard let id = try inserted.first?.decode(UUID.self, column: "id") else {
+            let existing = try await tx.query("""
+                SELECT id FROM feedback
+                 WHERE tenant_id = \(tenant) AND source_system = \(feedback.sourceSystem) AND external_id = \(feedback.externalID)
+                """)
+            guard let existingID = try existing.first?.decode(UUID.self, column: "id"),
+                  let record = try await find(existingID, on: tx, includeFreeText: includeFreeText) else { return .hidden }
+            return .existing(record)
+        }
+        if !feedback.responses.isEmpty {
+            try await tx.execute("""
+                INSERT INTO feedback_responses (tenant_id, feedback_id, measure_id, measure_version, score)
+                SELECT \(tenant), \(id), measure_id, measure_version, score
+                  FROM unnest(\(feedback.responses.map(\.measure.id))::uuid[], \(feedback.responses.map(\.measure.version))::int[],
+                              \(feedback.responses.map(\.score))::int[]) AS r (measure_id, measure_version, score)
+                """)
+        }
+        if feedback.safeguardingConcern {
+            try await tx.execute("""
+                INSERT INTO safeguarding_alerts (tenant_id, feedback_id, organisation_id) VALUES (\(tenant), \(id), \(organisationID))
+                """)
+        }
+        guard let record = try await find(id, on: tx, includeFreeText: includeFreeText) else {
+            throw PostgresError(kind: .query, message: "the new feedback was not found after insert")
+        }
+        return .created(record)
+    }
+
+    /// One record of the caller's tenant (and organisation), or nil.
+    static func find(_ id: UUID, on tx: TenantTransaction, includeFreeText: Bool) async throws -> FeedbackRecord? {
+        let tenant = tx.principal.tenantID
+        guard let row = try await tx.query("""
+            SELECT f.id, f.source_system, f.external_id, f.channel, f.respondent_role, f.age_band, f.service_area, f.team,
+                   f.stage, f.kind, f.given_at, f.subject_ref, f.comment, f.anonymous, f.consent_to_follow_up,
+                   f.safeguarding_concern, f.gender, f.ethnicity, f.disability, f.version, f.created_at, f.updated_at,
+                   f.content_hash, o.slug AS organisation, a.id AS alert_id, a.status AS alert_status
+              FROM feedback f
+              LEFT JOIN organisations o ON o.tenant_id = f.tenant_id AND o.id = f.organisation_id
+              LEFT JOIN safeguarding_alerts a ON a.tenant_id = f.tenant_id AND a.feedback_id = f.id
+             WHERE f.tenant_id = \(tenant) AND f.id = \(id)
+            """).first else { return nil }
+        let responses = try await tx.query("""
+            SELECT m.code, r.score, r.measure_version, v.wording, r.score >= v.agree_from AS agrees
+              FROM feedback_responses r
+              JOIN measures m ON m.tenant_id = r.tenant_id AND m.id = r.measure_id
+              JOIN measure_versions v ON v.tenant_id = r.tenant_id AND v.measure_id = r.measure_id AND v.version = r.measure_version
+             WHERE r.tenant_id = \(tenant) AND r.feedback_id = \(id)
+             ORDER BY m.code
+            """).map { row in
+            FeedbackRecord.ScoredResponse(
+                measure: try row.decode(String.self, column: "code"), score: try row.decode(Int.self, column: "score"),
+                wording: try row.decode(String.self, column: "wording"), measureVersion: try row.decode(Int.self, column: "measure_version"),
+                agrees: try row.decode(Bool.self, column: "agrees"))
+        }
+        let gender = try row.decode(String?.self, column: "gender"), ethnicity = try row.decode(String?.self, column: "ethnicity")
+        let disability = try row.decode(String?.self, column: "disability")
+        let alertID = try row.decode(UUID?.self, column: "alert_id")
+        return FeedbackRecord(
+            id: try row.decode(UUID.self, column: "id"), sourceSystem: try row.decode(String.self, column: "source_system"),
+            externalId: try row.decode(String.self, column: "external_id"), channel: try row.decode(String.self, column: "channel"),
+            respondentRole: try row.decode(String.self, column: "respondent_role"), ageBand: try row.decode(String.self, column: "age_band"),
+            serviceArea: try row.decode(String.self, column: "service_area"), team: try row.decode(String?.self, column: "team"),
+            stage: try row.decode(String.self, column: "stage"), kind: try row.decode(String.self, column: "kind"),
+            givenAt: try row.decode(Date.self, column: "given_at"), subjectRef: try row.decode(String?.self, column: "subject_ref"),
+            responses: responses, comment: try row.decode(String?.self, column: "comment"), includesFreeText: includeFreeText,
+            anonymous: try row.decode(Bool.self, column: "anonymous"),
+            consentToFollowUp: try row.decode(Bool.self, column: "consent_to_follow_up"),
+            safeguardingConcern: try row.decode(Bool.self, column: "safeguarding_concern"),
+            safeguardingAlert: try alertID.map { FeedbackRecord.AlertSummary(id: $0.lowercased, status: try row.decode(String.self, column: "alert_status")) },
+            equality: gender == nil && ethnicity == nil && disability == nil
+                ? nil : FeedbackRecord.Equality(gender: gender, ethnicity: ethnicity, disability: disability),
+            organisation: try row.decode(String?.self, column: "organisation"), version: try row.decode(Int.self, column: "version"),
+            createdAt: try row.decode(Date.self, column: "created_at"), updatedAt: try row.decode(Date.self, column: "updated_at"),
+            contentHash: try row.decode(String.self, column: "content_hash"))
+    }
+}

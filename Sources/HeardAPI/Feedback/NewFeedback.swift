@@ -1,0 +1,131 @@
+import Foundation
+import HTTPServer
+import Postgres
+
+/// One piece of feedback as a council system sends it, validated.
+struct NewFeedback: Sendable {
+    struct Response: Sendable {
+        var measure: Measure
+        var score: Int
+    }
+
+    struct Equality: Sendable {
+        var gender: Gender?
+        var ethnicity: Ethnicity?
+        var disability: Disability?
+    }
+
+    var sourceSystem: String
+    var externalID: String
+    var channel: Channel
+    var respondentRole: RespondentRole
+    var ageBand: AgeBand
+    var serviceArea: ServiceArea
+    var team: String?
+    var stage: JourneyStage
+    var kind: FeedbackKind
+    var givenAt: Date
+    var subjectRef: String?
+    var responses: [Response]
+    var comment: String?
+    var anonymous: Bool
+    var consentToFollowUp: Bool
+    var safeguardingConcern: Bool
+    var equality: Equality?
+    /// The partner organisation's slug, as sent.
+    var organisation: String?
+
+    static let maxResponses = 100
+    static let maxCommentLength = 8000
+    /// Clocks differ: a `given_at` up to this far ahead of ours is not "in the future".
+    static let clockSkew: TimeInterval = 300
+
+    /// Reads and validates `body` against the tenant's `measures`; 400/422 naming every field
+    /// at fault at once.
+    static func parse(_ body: [UInt8], measures: [Measure], now: Date = Date()) throws(HTTPError) -> NewFeedback {
+        var fields = try FieldReader(body: body)
+        return try parse(&fields, measures: measures, now: now)
+    }
+
+    static func parse(_ fields: inout FieldReader, measures: [Measure], now: Date = Date()) throws(HTTPError) -> NewFeedback {
+        let sourceSystem = fields.string("source_system", maxLength: 100)
+        let externalID = fields.string("external_id", maxLength: 200)
+        let channel = fields.vocabulary("channel", Channel.self)
+        let role = fields.vocabulary("respondent_role", RespondentRole.self)
+        let ageBand = fields.vocabulary("age_band", AgeBand.self)
+        let serviceArea = fields.vocabulary("service_area", ServiceArea.self)
+        let team = fields.optionalString("team", maxLength: 100)
+        let stage = fields.vocabulary("stage", JourneyStage.self)
+        let kind = fields.vocabulary("kind", FeedbackKind.self)
+        let givenAt = fields.instant("given_at")
+        if let givenAt, givenAt > now.addingTimeInterval(clockSkew) { fields.reject("given_at", "must not be in the future") }
+        let subjectRef = fields.optionalString("subject_ref", maxLength: 100)
+        let comment = fields.optionalString("comment", maxLength: maxCommentLength)
+        let anonymous = fields.bool("anonymous", required: false) ?? false
+        let consent = fields.bool("consent_to_follow_up", required: false) ?? false
+        let safeguarding = fields.bool("safeguarding_concern", required: false) ?? false
+        let organisation = fields.optionalString("organisation", maxLength: 63)
+        if anonymous && consent { fields.reject("consent_to_follow_up", "cannot be true when the feedback is anonymous") }
+        if anonymous && subjectRef != nil { fields.reject("subject_ref", "must be absent when the feedback is anonymous") }
+
+        var equality: Equality?
+        if var nested = fields.object("equality") {
+            equality = Equality(gender: nested.vocabulary("gender", Gender.self, required: false),
+                                ethnicity: nested.vocabulary("ethnicity", Ethnicity.self, required: false),
+                                disability: nested.vocabulary("disability", Disability.self, required: false))
+            fields.absorb(nested)
+        }
+
+        var responses: [Response] = []
+        let byCode = Dictionary(uniqueKeysWithValues: measures.map { ($0.code, $0) })
+        var seen = Set<String>()
+        for var item in fields.objects("responses", maxCount: maxResponses) ?? [] {
+            let code = item.string("measure", maxLength: 63)
+            let score = item.integer("score", in: Int.min...Int.max)
+            if let code {
+                if let measure = byCode[code] {
+                    if !measure.active {
+                        item.reject("measure", "\(code) is no longer in use")
+                    } else if !seen.insert(code).inserted {
+                        item.reject("measure", "\(code) is scored more than once")
+                    } else if let score {
+                        if measure.scale.contains(score) {
+                            responses.append(Response(measure: measure, score: score))
+                        } else {
+                            item.reject("score", "must be from \(measure.scale.min) to \(measure.scale.max) for \(code)")
+                        }
+                    }
+                } else {
+                    item.reject("measure", "is not a measure of this tenant (see GET /v1/measures)")
+                }
+            }
+            fields.absorb(item)
+        }
+        try fields.finish()
+        guard let sourceSystem, let externalID, let channel, let role, let ageBand, let serviceArea, let stage, let kind,
+              let givenAt else {
+            throw HTTPError.validation([FieldError(field: "(body)", message: "is incomplete")])  // unreachable: finish() threw
+        }
+        return NewFeedback(
+            sourceSystem: sourceSystem, externalID: externalID, channel: channel, respondentRole: role, ageBand: ageBand,
+            serviceArea: serviceArea, team: team, stage: stage, kind: kind, givenAt: givenAt, subjectRef: subjectRef,
+            responses: responses, comment: comment, anonymous: anonymous, consentToFollowUp: consent,
+            safeguardingConcern: safeguarding, equality: equality, organisation: organisation)
+    }
+
+    /// SHA-256 of the content in a canonical form (responses by measure, the instant to the
+    /// microsecond): a retry with the same content has the same hash, whatever its key order.
+    var contentHash: String {
+        var parts: [String] = [
+            sourceSystem, externalID, channel.rawValue, respondentRole.rawValue, ageBand.rawValue, serviceArea.rawValue,
+            team ?? "\u{0}", stage.rawValue, kind.rawValue, String(Int64((givenAt.timeIntervalSince1970 * 1_000_000).rounded())),
+            subjectRef ?? "\u{0}", comment ?? "\u{0}", String(anonymous), String(consentToFollowUp), String(safeguardingConcern),
+            equality?.gender?.rawValue ?? "\u{0}", equality?.ethnicity?.rawValue ?? "\u{0}", equality?.disability?.rawValue ?? "\u{0}",
+            organisation ?? "\u{0}",
+        ]
+        parts += responses.sorted { $0.measure.code < $1.measure.code }.map { "\($0.measure.code)=\($0.score)" }
+        // Length-prefixed, so no two different lists join into the same text.
+        let canonical = parts.map { "\($0.utf8.count):\($0)" }.joined()
+        return SHA256.hexDigest(Array(canonical.utf8))
+    }
+}

@@ -1,0 +1,187 @@
+import Foundation
+import HeardAPI
+import HeardTesting
+import Postgres
+import XCTest
+
+enum FeedbackSamples {
+    /// A valid feedback body; `overrides` replace or add top-level fields (raw JSON values).
+    static func body(externalID: String = "form-1", overrides: [String: String] = [:], removing: [String] = [], reversed: Bool = false) -> String {
+        var fields: [String: String] = [
+            "source_system": #""mosaic""#, "external_id": "\"\(externalID)\"", "channel": #""cic_review""#,
+            "respondent_role": #""young_person""#, "age_band": #""13_to_15""#, "service_area": #""children_looked_after""#,
+            "team": #""north""#, "stage": #""review""#, "kind": #""compliment""#, "given_at": #""2026-11-20T10:00:00Z""#,
+            "subject_ref": #""P-1234""#, "comment": #""My worker listens to me""#,
+            "responses": #"[{"measure":"listened_to","score":5},{"measure":"worker_knows_me","score":3}]"#,
+        ]
+        for (name, value) in overrides { fields[name] = value }
+        for name in removing { fields.removeValue(forKey: name) }
+        let ordered = fields.sorted { reversed ? $0.key > $1.key : $0.key < $1.key }
+        return "{" + ordered.map { "\"\($0.key)\":\($0.value)" }.joined(separator: ",") + "}"
+    }
+}
+
+final class FeedbackTests: XCTestCase {
+    var harness: AccessHarness!
+    var council: Registry.Tenant!
+    var writer: String!
+
+    override func setUp() async throws {
+        harness = try await AccessHarness.start()
+        council = try await harness.tenant("dudley")
+        writer = try await harness.key(council, scopes: [.feedbackWrite, .feedbackRead, .freeTextRead])
+    }
+
+    override func tearDown() async throws {
+        await harness.stop()
+    }
+
+    func testANewTenantHasDudleysSixPrinciples() throws {
+        let measures = try harness.send("GET", "/v1/measures", key: writer)
+        XCTAssertEqual(measures.status, 200)
+        XCTAssertEqual(Set(measures.items.compactMap { $0["code"] as? String }),
+                       ["listened_to", "worker_knows_me", "involved_in_decisions", "professionals_keep_promises",
+                        "service_meets_needs", "listened_to_about_services"])
+        let listened = try XCTUnwrap(measures.items.first { $0["code"] as? String == "listened_to" })
+        XCTAssertEqual(listened["wording"] as? String, "I am listened to")
+        XCTAssertEqual((listened["scale"] as? [String: Any])?["agree_from"] as? Int, 4)
+    }
+
+    func testCreateThenReadWithScoresAgainstTheMeasuresWording() throws {
+        let created = try harness.send("POST", "/v1/feedback", key: writer, body: FeedbackSamples.body())
+        XCTAssertEqual(created.status, 201, created.text)
+        let id = try XCTUnwrap(created.json["id"] as? String)
+        XCTAssertEqual(created.header("Location"), "/v1/feedback/\(id)")
+        XCTAssertEqual(created.header("ETag"), "\"1\"")
+        let read = try harness.send("GET", "/v1/feedback/\(id)", key: writer)
+        XCTAssertEqual(read.status, 200)
+        XCTAssertEqual(read.json["comment"] as? String, "My worker listens to me")
+        XCTAssertEqual(read.json["given_at"] as? String, "2026-11-20T10:00:00Z")
+        let responses = try XCTUnwrap(read.json["responses"] as? [[String: Any]])
+        XCTAssertEqual(responses.count, 2)
+        XCTAssertEqual(responses[0]["measure"] as? String, "listened_to")
+        XCTAssertEqual(responses[0]["agrees"] as? Bool, true)
+        XCTAssertEqual(responses[1]["agrees"] as? Bool, false)
+        XCTAssertEqual(responses[1]["wording"] as? String, "My worker knows me and understands my needs")
+        XCTAssertTrue(read.json["safeguarding_alert"] is NSNull)
+        XCTAssertEqual(try harness.send("GET", "/v1/feedback/\(UUID().lowercased)", key: writer).status, 404)
+        XCTAssertEqual(try harness.send("GET", "/v1/feedback/not-an-id", key: writer).status, 404)
+    }
+
+    func testTheCommentIsAbsentWithoutTheFreeTextScope() async throws {
+        let created = try harness.send("POST", "/v1/feedback", key: writer, body: FeedbackSamples.body())
+        let id = try XCTUnwrap(created.json["id"] as? String)
+        let reader = try await harness.key(council, scopes: [.feedbackRead])
+        let read = try harness.send("GET", "/v1/feedback/\(id)", key: reader)
+        XCTAssertEqual(read.status, 200)
+        XCTAssertFalse(read.json.keys.contains("comment"), "absent, not empty: \(read.text)")
+        XCTAssertFalse(read.text.contains("My worker listens to me"))
+        let blindWriter = try await harness.key(council, scopes: [.feedbackWrite])
+        let replay = try harness.send("POST", "/v1/feedback", key: blindWriter, body: FeedbackSamples.body())
+        XCTAssertEqual(replay.status, 200)
+        XCTAssertFalse(replay.json.keys.contains("comment"), "a writer without free_text:read does not read it back either")
+    }
+
+    func testARetryWithTheSameContentIsTheSameRecordAndDifferentContentIs409() throws {
+        let first = try harness.send("POST", "/v1/feedback", key: writer, body: FeedbackSamples.body())
+        XCTAssertEqual(first.status, 201)
+        // The same content with its keys in another order is the same content.
+        let reordered = FeedbackSamples.body(reversed: true)
+        for body in [FeedbackSamples.body(), reordered] {
+            let retry = try harness.send("POST", "/v1/feedback", key: writer, body: body)
+            XCTAssertEqual(retry.status, 200, retry.text)
+            XCTAssertEqual(retry.json["id"] as? String, first.json["id"] as? String)
+            XCTAssertEqual(retry.text, first.text, "a retry answers the same record")
+        }
+        let conflict = try harness.send("POST", "/v1/feedback", key: writer, body: FeedbackSamples.body(overrides: ["kind": #""concern""#]))
+        XCTAssertEqual(conflict.status, 409)
+        XCTAssertEqual(conflict.json["existing_id"] as? String, first.json["id"] as? String)
+        XCTAssertEqual(try harness.send("GET", "/v1/feedback/\(first.json["id"] as? String ?? "")", key: writer).json["kind"] as? String,
+                       "compliment", "the record was not changed")
+    }
+
+    func testFiftyIdenticalRequestsAtTheSameInstantMakeOneRecord() async throws {
+        let body = FeedbackSamples.body(externalID: "burst-1")
+        let statuses = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+            for _ in 0..<50 {
+                group.addTask { [harness, writer] in
+                    let response = try harness!.send("POST", "/v1/feedback", key: writer!, body: body)
+                    return (response.status, response.json["id"] as? String)
+                }
+            }
+            return try await group.reduce(into: [(Int, String?)]()) { $0.append($1) }
+        }
+        XCTAssertEqual(statuses.filter { $0.0 == 201 }.count, 1, "\(statuses.map(\.0))")
+        XCTAssertEqual(statuses.filter { $0.0 == 200 }.count, 49)
+        XCTAssertEqual(Set(statuses.compactMap(\.1)).count, 1, "every answer names the same record")
+        let rows = try await harness.ownerPool.transaction(settings: [("heard.tenant_id", council.id.lowercased)]) { tx in
+            try await tx.query("SELECT count(*)::int FROM feedback WHERE external_id = 'burst-1'").first?.decode(Int.self, at: 0)
+        }
+        XCTAssertEqual(rows, 1)
+    }
+
+    /// Every field's bad values, each answered 422 naming exactly that field.
+    func testValidationTable() async throws {
+        let cases: [(field: String, value: String?)] = [
+            ("source_system", #""""#), ("source_system", "7"), ("source_system", nil), ("external_id", "\"" + String(repeating: "x", count: 201) + "\""),
+            ("channel", #""fax""#), ("channel", nil), ("respondent_role", #""cat""#), ("age_band", #""12""#),
+            ("service_area", #""police""#), ("team", "[]"), ("team", #""""#), ("subject_ref", #""   ""#), ("comment", #""""#), ("stage", #""done""#), ("kind", #""complaint""#),
+            ("given_at", #""2026-11-20""#), ("given_at", #""yesterday""#), ("given_at", #""2099-01-01T00:00:00Z""#), ("given_at", nil),
+            ("subject_ref", "\"" + String(repeating: "p", count: 101) + "\""), ("comment", "\"" + String(repeating: "c", count: 8001) + "\""),
+            ("anonymous", #""yes""#), ("consent_to_follow_up", "1"), ("safeguarding_concern", "null,\"x\":1"),
+            ("equality", #"{"gender":"robot"}"#), ("equality", #"{"ethnicity":"martian"}"#), ("equality", #"{"shoe_size":9}"#),
+            ("equality", #""white""#), ("organisation", #""no-such-partner""#), ("responses", #"{"measure":"listened_to"}"#),
+            ("responses", #"[{"measure":"listened_to","score":6}]"#), ("responses", #"[{"measure":"listened_to","score":0}]"#),
+            ("responses", #"[{"measure":"unknown","score":3}]"#), ("responses", #"[{"measure":"listened_to","score":3},{"measure":"listened_to","score":4}]"#),
+            ("responses", #"[{"measure":"listened_to","score":"5"}]"#), ("responses", #"[{"measure":"listened_to"}]"#),
+            ("responses", #"[{"measure":"listened_to","score":3,"note":"x"}]"#), ("tenant_id", #""x""#), ("colour", #""red""#),
+        ]
+        for (field, value) in cases {
+            let body = value.map { FeedbackSamples.body(overrides: [field: $0]) } ?? FeedbackSamples.body(removing: [field])
+            let response = try harness.send("POST", "/v1/feedback", key: writer, body: body)
+            XCTAssertEqual(response.status, 422, "\(field)=\(value ?? "absent"): \(response.text)")
+            let fields = (response.json["errors"] as? [[String: Any]] ?? []).compactMap { $0["field"] as? String }
+            XCTAssertTrue(fields.allSatisfy { $0 == field || $0.hasPrefix(field + ".") || $0.hasPrefix(field + "[") || $0 == "x" },
+                          "\(field)=\(value ?? "absent") blamed \(fields)")
+            XCTAssertFalse(fields.isEmpty)
+        }
+        let anonymousWithConsent = try harness.send("POST", "/v1/feedback", key: writer,
+            body: FeedbackSamples.body(overrides: ["anonymous": "true", "consent_to_follow_up": "true"], removing: ["subject_ref"]))
+        XCTAssertEqual(anonymousWithConsent.status, 422)
+        XCTAssertEqual(try harness.send("POST", "/v1/feedback", key: writer, body: "{\"a\":1,\"a\":2}").status, 400, "duplicate keys")
+        XCTAssertEqual(try harness.send("POST", "/v1/feedback", key: writer, body: "[]").status, 422)
+        XCTAssertEqual(try harness.send("POST", "/v1/feedback", key: writer, body: "{\"comment\":\"a\\u0000b\"}").status, 400, "NUL")
+        let nothing = try harness.send("POST", "/v1/feedback", key: writer, body: "{}")
+        XCTAssertEqual(nothing.status, 422)
+        XCTAssertGreaterThanOrEqual((nothing.json["errors"] as? [Any])?.count ?? 0, 9, "every missing field at once")
+        let rows = try await harness.superuserCount("SELECT (SELECT count(*) FROM feedback) + (SELECT count(*) FROM feedback_responses)")
+        XCTAssertEqual(rows, 0, "nothing half-written")
+    }
+
+    func testASafeguardingConcernOpensAnAlertWithTheFeedback() async throws {
+        let created = try harness.send("POST", "/v1/feedback", key: writer,
+                                       body: FeedbackSamples.body(overrides: ["safeguarding_concern": "true", "kind": #""concern""#]))
+        XCTAssertEqual(created.status, 201)
+        let alert = try XCTUnwrap(created.json["safeguarding_alert"] as? [String: Any])
+        XCTAssertEqual(alert["status"] as? String, "open")
+        let superuser = PostgresPool(configuration: harness.database.configuration, size: 1)
+        defer { superuser.shutdown() }
+        let alerts = try await superuser.query("SELECT feedback_id::text, status FROM safeguarding_alerts")
+        XCTAssertEqual(alerts.count, 1)
+        XCTAssertEqual(try alerts.first?.decode(String.self, at: 0), created.json["id"] as? String)
+    }
+
+    func testAPartnersFeedbackIsAttributedToThePartner() async throws {
+        let partner = try await harness.organisation("advocacy", in: council)
+        let partnerKey = try await harness.key(council, scopes: [.feedbackWrite, .feedbackRead], organisation: partner)
+        let created = try harness.send("POST", "/v1/feedback", key: partnerKey, body: FeedbackSamples.body(externalID: "adv-1"))
+        XCTAssertEqual(created.status, 201)
+        XCTAssertEqual(created.json["organisation"] as? String, "advocacy")
+        _ = try await harness.organisation("provider", in: council)
+        let other = try harness.send("POST", "/v1/feedback", key: partnerKey,
+                                     body: FeedbackSamples.body(externalID: "adv-2", overrides: ["organisation": #""provider""#]))
+        XCTAssertEqual(other.status, 422)
+        let tenantWide = try harness.send("GET", "/v1/feedback/\(created.json["id"] as? String ?? "")", key: writer)
+        XCTAssertEqual(tenantWide.status, 200, "the council sees its partners' feedback")
+    }
+}
