@@ -39,6 +39,8 @@ public struct HeardApp: Sendable {
         router.get("/v1/audit", access.secure(.auditRead, resource: "audit_event", AuditTrail.list))
         MeasureRoutes(access: access).add(to: &router)
         FeedbackRoutes(access: access).add(to: &router)
+        FeedbackListRoutes(access: access).add(to: &router)
+        SafeguardingRoutes(access: access).add(to: &router)
         return router.build(cors: cors, mapError: Self.problem(for:))
     }
 
