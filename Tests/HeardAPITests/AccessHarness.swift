@@ -56,7 +56,8 @@ final class AccessHarness: Sendable {
         if let key { raw += "Authorization: Bearer \(key)\r\n" }
         for (name, value) in headers { raw += "\(name): \(value)\r\n" }
         if let body {
-            raw += "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            if !headers.keys.contains(where: { $0.lowercased() == "content-type" }) { raw += "Content-Type: application/json\r\n" }
+            raw += "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
         } else {
             raw += "\r\n"
         }

@@ -157,6 +157,16 @@ public struct TenantTransaction: Sendable {
         try await base.execute(query)
     }
 
+    /// One audit row per record created (a batch), in one statement.
+    public func auditCreated(_ resourceType: String, ids: [String]) async throws {
+        guard !ids.isEmpty else { return }
+        try await base.execute("""
+            INSERT INTO audit_events (tenant_id, organisation_id, key_id, action, resource_type, resource_id, outcome, status, request_id)
+            SELECT \(principal.tenantID), \(principal.organisationID), \(principal.keyID), 'create', \(resourceType), id, 'success', 200, \(requestID)
+              FROM unnest(\(ids)::text[]) AS id
+            """)
+    }
+
     /// Appends to the audit trail, in this transaction: the record exists exactly when the work does.
     public func audit(_ action: AuditAction, _ resourceType: String, id: String? = nil, rowsExported: Int? = nil) async throws {
         try await AuditTrail.record(on: base, principal: principal, requestID: requestID, action: action,

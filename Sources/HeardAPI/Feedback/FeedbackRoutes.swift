@@ -12,6 +12,7 @@ struct FeedbackRoutes {
         router.post("/v1/feedback", access.secure(.feedbackWrite, resource: "feedback") { request, context in
             try await create(request, context)
         })
+        router.post("/v1/feedback/batch", access.secure(.feedbackWrite, resource: "feedback", FeedbackBatch.handle))
         router.get("/v1/feedback/{id}", access.secure(.feedbackRead, resource: "feedback") { request, context in
             guard let id = UUID(uuidString: request.parameter("id")) else { throw Self.notFound }
             let includeFreeText = context.principal.has(.freeTextRead)

@@ -107,49 +107,51 @@ enum FeedbackStore {
         case hidden
     }
 
-    /// Inserts `feedback` unless its (source_system, external_id) exists; opens a safeguarding
-    /// alert in the same transaction when it raises a concern.
-    static func insert(_ feedback: NewFeedback, organisationID: UUID?, on tx: TenantTransaction, includeFreeText: Bool) async throws -> Outcome {
+    /// Stores `feedback` unless its (source_system, external_id) exists, in one statement: the
+    /// record, its scored responses and, for a safeguarding concern, the alert are written
+    /// together or not at all. Returns the new id, or the existing record's id and hash.
+    static func store(_ feedback: NewFeedback, organisationID: UUID?, on tx: TenantTransaction) async throws -> (id: UUID, created: Bool, contentHash: String)? {
         let tenant = tx.principal.tenantID
         let inserted = try await tx.query("""
-            INSERT INTO feedback (tenant_id, organisation_id, source_system, external_id, channel, respondent_role, age_band,
-                                  service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
-                                  consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, created_by)
-            VALUES (\(tenant), \(organisationID), \(feedback.sourceSystem), \(feedback.externalID), \(feedback.channel.rawValue),
-                    \(feedback.respondentRole.rawValue), \(feedback.ageBand.rawValue), \(feedback.serviceArea.rawValue),
-                    \(feedback.team), \(feedback.stage.rawValue), \(feedback.kind.rawValue), \(feedback.givenAt),
-                    \(feedback.subjectRef), \(feedback.comment), \(feedback.anonymous), \(feedback.consentToFollowUp),
-                    \(feedback.safeguardingConcern), \(feedback.equality?.gender?.rawValue), \(feedback.equality?.ethnicity?.rawValue),
-                    \(feedback.equality?.disability?.rawValue), \(feedback.contentHash), \(tx.principal.keyID))
-            ON CONFLICT (tenant_id, source_system, external_id) DO NOTHING
-            RETURNING id
-            """)
-        guard let id = try inserted.first?.decode(UUID.self, column: "id") else {
-            let existing = try await tx.query("""
-                SELECT id FROM feedback
-                 WHERE tenant_id = \(tenant) AND source_system = \(feedback.sourceSystem) AND external_id = \(feedback.externalID)
-                """)
-            guard let existingID = try existing.first?.decode(UUID.self, column: "id"),
-                  let record = try await find(existingID, on: tx, includeFreeText: includeFreeText) else { return .hidden }
-            return .existing(record)
-        }
-        if !feedback.responses.isEmpty {
-            try await tx.execute("""
+            WITH new AS (
+                INSERT INTO feedback (tenant_id, organisation_id, source_system, external_id, channel, respondent_role, age_band,
+                                      service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
+                                      consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, created_by)
+                VALUES (\(tenant), \(organisationID), \(feedback.sourceSystem), \(feedback.externalID), \(feedback.channel.rawValue),
+                        \(feedback.respondentRole.rawValue), \(feedback.ageBand.rawValue), \(feedback.serviceArea.rawValue),
+                        \(feedback.team), \(feedback.stage.rawValue), \(feedback.kind.rawValue), \(feedback.givenAt),
+                        \(feedback.subjectRef), \(feedback.comment), \(feedback.anonymous), \(feedback.consentToFollowUp),
+                        \(feedback.safeguardingConcern), \(feedback.equality?.gender?.rawValue), \(feedback.equality?.ethnicity?.rawValue),
+                        \(feedback.equality?.disability?.rawValue), \(feedback.contentHash), \(tx.principal.keyID))
+                ON CONFLICT (tenant_id, source_system, external_id) DO NOTHING
+                RETURNING id, organisation_id, safeguarding_concern
+            ), responses AS (
                 INSERT INTO feedback_responses (tenant_id, feedback_id, measure_id, measure_version, score)
-                SELECT \(tenant), \(id), measure_id, measure_version, score
-                  FROM unnest(\(feedback.responses.map(\.measure.id))::uuid[], \(feedback.responses.map(\.measure.version))::int[],
-                              \(feedback.responses.map(\.score))::int[]) AS r (measure_id, measure_version, score)
-                """)
+                SELECT \(tenant), new.id, r.measure_id, r.measure_version, r.score
+                  FROM new, unnest(\(feedback.responses.map(\.measure.id))::uuid[], \(feedback.responses.map(\.measure.version))::int[],
+                                   \(feedback.responses.map(\.score))::int[]) AS r (measure_id, measure_version, score)
+            ), alert AS (
+                INSERT INTO safeguarding_alerts (tenant_id, feedback_id, organisation_id)
+                SELECT \(tenant), new.id, new.organisation_id FROM new WHERE new.safeguarding_concern
+            )
+            SELECT id FROM new
+            """)
+        if let id = try inserted.first?.decode(UUID.self, column: "id") {
+            return (id, true, feedback.contentHash)
         }
-        if feedback.safeguardingConcern {
-            try await tx.execute("""
-                INSERT INTO safeguarding_alerts (tenant_id, feedback_id, organisation_id) VALUES (\(tenant), \(id), \(organisationID))
-                """)
-        }
-        guard let record = try await find(id, on: tx, includeFreeText: includeFreeText) else {
-            throw PostgresError(kind: .query, message: "the new feedback was not found after insert")
-        }
-        return .created(record)
+        let existing = try await tx.query("""
+            SELECT id, content_hash FROM feedback
+             WHERE tenant_id = \(tenant) AND source_system = \(feedback.sourceSystem) AND external_id = \(feedback.externalID)
+            """)
+        guard let row = existing.first else { return nil }
+        return (try row.decode(UUID.self, column: "id"), false, try row.decode(String.self, column: "content_hash"))
+    }
+
+    /// Stores `feedback` and reads back the record it created, or the one already there.
+    static func insert(_ feedback: NewFeedback, organisationID: UUID?, on tx: TenantTransaction, includeFreeText: Bool) async throws -> Outcome {
+        guard let stored = try await store(feedback, organisationID: organisationID, on: tx),
+              let record = try await find(stored.id, on: tx, includeFreeText: includeFreeText) else { return .hidden }
+        return stored.created ? .created(record) : .existing(record)
     }
 
     /// One record of the caller's tenant (and organisation), or nil.
