@@ -15,7 +15,7 @@ final class AccessTests: XCTestCase {
     }
 
     override func tearDown() async throws {
-        await harness.stop()
+        await harness?.stop()
     }
 
     // MARK: Authentication

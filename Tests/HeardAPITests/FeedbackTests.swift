@@ -33,7 +33,7 @@ final class FeedbackTests: XCTestCase {
     }
 
     override func tearDown() async throws {
-        await harness.stop()
+        await harness?.stop()
     }
 
     func testANewTenantHasDudleysSixPrinciples() throws {
