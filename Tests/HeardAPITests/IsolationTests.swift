@@ -21,7 +21,7 @@ struct IsolatedResource: Sendable {
     var deletable: Bool
     var csv: Bool
 
-    static let all: [IsolatedResource] = [.apiKey, .feedback]
+    static let all: [IsolatedResource] = [.apiKey, .feedback, .safeguardingAlert]
 
     static let apiKey = IsolatedResource(
         name: "api_key", scopes: [.admin],
@@ -47,6 +47,22 @@ extension IsolatedResource {
             return id
         },
         itemPath: { "/v1/feedback/\($0)" }, listPath: nil, changes: [], deletable: false, csv: false)
+}
+
+extension IsolatedResource {
+    static let safeguardingAlert = IsolatedResource(
+        name: "safeguarding_alert", scopes: [.feedbackWrite, .feedbackRead],
+        create: { harness, key in
+            let response = try harness.send("POST", "/v1/feedback", key: key,
+                                            body: FeedbackSamples.body(externalID: UUID().lowercased, overrides: ["safeguarding_concern": "true"]))
+            guard response.status == 201, let id = (response.json["safeguarding_alert"] as? [String: Any])?["id"] as? String else {
+                throw IsolationFailure(description: "could not raise a safeguarding alert: \(response.status) \(response.text)")
+            }
+            return id
+        },
+        itemPath: { "/v1/safeguarding-alerts/\($0)" }, listPath: "/v1/safeguarding-alerts",
+        changes: [("POST", "/acknowledge", #"{"acknowledged_by":"Duty manager","action_taken":"Referred"}"#)],
+        deletable: false, csv: false)
 }
 
 struct IsolationFailure: Error, CustomStringConvertible {
