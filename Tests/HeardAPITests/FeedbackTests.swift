@@ -235,4 +235,76 @@ final class FeedbackTests: XCTestCase {
         XCTAssertEqual(try harness.send("POST", "/v1/feedback/batch", key: writer, body: "{}").status, 422)
         XCTAssertEqual(try harness.send("POST", "/v1/feedback/batch", key: writer, body: "a,b", headers: ["Content-Type": "text/csv"]).status, 415)
     }
+
+    // MARK: Corrections
+
+    func testACorrectionNeedsTheCurrentETagAndKeepsHistory() async throws {
+        let created = try harness.send("POST", "/v1/feedback", key: writer, body: FeedbackSamples.body())
+        let id = try XCTUnwrap(created.json["id"] as? String)
+        let path = "/v1/feedback/\(id)"
+        XCTAssertEqual(try harness.send("PATCH", path, key: writer, body: #"{"kind":"concern"}"#).status, 428)
+        XCTAssertEqual(try harness.send("PATCH", path, key: writer, body: #"{"kind":"concern"}"#, headers: ["If-Match": "\"9\""]).status, 412)
+
+        let corrected = try harness.send("PATCH", path, key: writer,
+                                         body: #"{"kind":"concern","team":null,"responses":[{"measure":"listened_to","score":2}]}"#,
+                                         headers: ["If-Match": "\"1\"", "X-Request-Id": "correction-1"])
+        XCTAssertEqual(corrected.status, 200, corrected.text)
+        XCTAssertEqual(corrected.header("ETag"), "\"2\"")
+        XCTAssertEqual(corrected.json["kind"] as? String, "concern")
+        XCTAssertTrue(corrected.json["team"] is NSNull)
+        XCTAssertEqual((corrected.json["responses"] as? [[String: Any]])?.map { $0["score"] as? Int }, [2])
+        XCTAssertEqual(corrected.json["comment"] as? String, "My worker listens to me", "untouched fields stay")
+
+        // The old ETag is now stale: a second writer who read version 1 is stopped.
+        let stale = try harness.send("PATCH", path, key: writer, body: #"{"stage":"plan"}"#, headers: ["If-Match": "\"1\""])
+        XCTAssertEqual(stale.status, 412)
+        XCTAssertEqual(stale.header("ETag"), "\"2\"")
+
+        let superuser = PostgresPool(configuration: harness.database.configuration, size: 1)
+        defer { superuser.shutdown() }
+        let history = try await superuser.query("SELECT version, key_id, request_id, changes::text FROM feedback_history")
+        XCTAssertEqual(history.count, 1)
+        XCTAssertEqual(try history.first?.decode(Int.self, column: "version"), 2)
+        XCTAssertEqual(try history.first?.decode(UUID.self, column: "key_id"), APIKeySecret(text: writer)?.id)
+        XCTAssertEqual(try history.first?.decode(String.self, column: "request_id"), "correction-1")
+        let changes = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data((history.first?.decode(String.self, column: "changes") ?? "").utf8)) as? [String: [String: Any]])
+        XCTAssertEqual(Set(changes.keys), ["kind", "team", "responses"])
+        XCTAssertEqual(changes["kind"]?["from"] as? String, "compliment")
+        XCTAssertEqual(changes["kind"]?["to"] as? String, "concern")
+
+        // The original content is no longer what is recorded: its retry is a conflict now.
+        XCTAssertEqual(try harness.send("POST", "/v1/feedback", key: writer, body: FeedbackSamples.body()).status, 409)
+        // Conditional reads.
+        XCTAssertEqual(try harness.send("GET", path, key: writer, headers: ["If-None-Match": "\"2\""]).status, 304)
+        XCTAssertEqual(try harness.send("GET", path, key: writer, headers: ["If-None-Match": "\"1\""]).status, 200)
+    }
+
+    func testACorrectionIsValidatedWholeAndChangesNothingWhenRefused() async throws {
+        let created = try harness.send("POST", "/v1/feedback", key: writer, body: FeedbackSamples.body())
+        let path = "/v1/feedback/\(created.json["id"] as? String ?? "")"
+        let identity = try harness.send("PATCH", path, key: writer, body: #"{"external_id":"other","organisation":"x"}"#, headers: ["If-Match": "\"1\""])
+        XCTAssertEqual(identity.status, 422)
+        XCTAssertEqual(Set((identity.json["errors"] as? [[String: Any]] ?? []).compactMap { $0["field"] as? String }), ["external_id", "organisation"])
+        let invalid = try harness.send("PATCH", path, key: writer, body: #"{"kind":"rant","responses":[{"measure":"listened_to","score":7}]}"#,
+                                       headers: ["If-Match": "\"1\""])
+        XCTAssertEqual(invalid.status, 422)
+        let anonymousWithRef = try harness.send("PATCH", path, key: writer, body: #"{"anonymous":true}"#, headers: ["If-Match": "\"1\""])
+        XCTAssertEqual(anonymousWithRef.status, 422, "the corrected whole must be valid: anonymous with a subject_ref is not")
+        let read = try harness.send("GET", path, key: writer)
+        XCTAssertEqual(read.header("ETag"), "\"1\"")
+        XCTAssertEqual(read.json["kind"] as? String, "compliment")
+        let unchanged = try harness.send("PATCH", path, key: writer, body: #"{"kind":"compliment"}"#, headers: ["If-Match": "\"1\""])
+        XCTAssertEqual(unchanged.header("ETag"), "\"1\"", "a correction that changes nothing makes no new version")
+    }
+
+    func testRaisingAConcernInACorrectionOpensAnAlertAndOtherTenantsCannotCorrect() async throws {
+        let created = try harness.send("POST", "/v1/feedback", key: writer, body: FeedbackSamples.body())
+        let path = "/v1/feedback/\(created.json["id"] as? String ?? "")"
+        let other = try await harness.tenant("elsewhere")
+        let stranger = try await harness.key(other, scopes: [.feedbackWrite, .feedbackRead])
+        XCTAssertEqual(try harness.send("PATCH", path, key: stranger, body: #"{"kind":"concern"}"#, headers: ["If-Match": "\"1\""]).status, 404)
+        let raised = try harness.send("PATCH", path, key: writer, body: #"{"safeguarding_concern":true}"#, headers: ["If-Match": "\"1\""])
+        XCTAssertEqual(raised.status, 200)
+        XCTAssertEqual((raised.json["safeguarding_alert"] as? [String: Any])?["status"] as? String, "open")
+    }
 }

@@ -44,6 +44,31 @@ public indirect enum JSONValue: Sendable, Equatable {
         }
     }
 
+    /// Compact JSON text of this value (for storing in a jsonb column).
+    public var serialized: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let flag): return flag ? "true" : "false"
+        case .number(let text): return text
+        case .string(let text): return Self.quote(text)
+        case .array(let elements): return "[" + elements.map(\.serialized).joined(separator: ",") + "]"
+        case .object(let members): return "{" + members.map { Self.quote($0.key) + ":" + $0.value.serialized }.joined(separator: ",") + "}"
+        }
+    }
+
+    private static func quote(_ text: String) -> String {
+        var result = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": result += "\\\""
+            case "\\": result += "\\\\"
+            case _ where scalar.value < 0x20: result += String(format: "\\u%04x", scalar.value)
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        return result + "\""
+    }
+
     /// The JSON type's name, for messages ("must be a string, not a number").
     public var typeName: String {
         switch self {

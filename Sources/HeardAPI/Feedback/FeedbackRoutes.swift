@@ -13,6 +13,7 @@ struct FeedbackRoutes {
             try await create(request, context)
         })
         router.post("/v1/feedback/batch", access.secure(.feedbackWrite, resource: "feedback", FeedbackBatch.handle))
+        router.patch("/v1/feedback/{id}", access.secure(.feedbackWrite, resource: "feedback", FeedbackCorrection.handle))
         router.get("/v1/feedback/{id}", access.secure(.feedbackRead, resource: "feedback") { request, context in
             guard let id = UUID(uuidString: request.parameter("id")) else { throw Self.notFound }
             let includeFreeText = context.principal.has(.freeTextRead)
@@ -22,6 +23,10 @@ struct FeedbackRoutes {
                 return record
             }
             guard let record else { throw Self.notFound }
+            if let tags = request.headers["If-None-Match"],
+               tags == "*" || tags.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }).contains(record.etag) {
+                return Response(status: .notModified, headers: ["ETag": record.etag])
+            }
             return Self.answer(record, status: .ok, request: request)
         })
     }
