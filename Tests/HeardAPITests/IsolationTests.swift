@@ -46,7 +46,7 @@ extension IsolatedResource {
             }
             return id
         },
-        itemPath: { "/v1/feedback/\($0)" }, listPath: nil, changes: [], deletable: false, csv: false)
+        itemPath: { "/v1/feedback/\($0)" }, listPath: "/v1/feedback", changes: [], deletable: false, csv: true)
 }
 
 extension IsolatedResource {

@@ -83,6 +83,31 @@ public struct QueryReader {
         return value
     }
 
+    /// `true` or `false`.
+    public mutating func bool(_ name: String) -> Bool? {
+        guard let text = query[name] else { return nil }
+        switch text {
+        case "true": return true
+        case "false": return false
+        default:
+            errors.append(FieldError(field: name, message: "must be true or false"))
+            return nil
+        }
+    }
+
+    /// JSON or CSV: `?format=json|csv` when given (anything else is a 400 naming `format`),
+    /// otherwise CSV when the `Accept` header prefers `text/csv` to `application/json`.
+    public mutating func format(accept: String?) -> ListFormat {
+        if let text = query["format"] {
+            guard let format = ListFormat(rawValue: text) else {
+                errors.append(FieldError(field: "format", message: "must be json or csv"))
+                return .json
+            }
+            return format
+        }
+        return ListFormat(accept: accept)
+    }
+
     /// Throws 400 naming every parameter at fault.
     public func finish() throws(HTTPError) {
         guard errors.isEmpty else {
@@ -90,6 +115,28 @@ public struct QueryReader {
                             detail: "\(errors.count) parameter\(errors.count == 1 ? "" : "s") did not pass validation.",
                             errors: errors)
         }
+    }
+}
+
+/// How a list answers: JSON (`Page`) or CSV (`CSVWriter`).
+public enum ListFormat: String, Sendable, CaseIterable {
+    case json, csv
+
+    /// From an `Accept` header: CSV when it lists `text/csv` with a quality at least that of
+    /// `application/json` (when that is listed too); JSON otherwise, the default.
+    public init(accept: String?) {
+        var csv: Double?, json: Double?
+        for range in (accept ?? "").split(separator: ",") {
+            let parts = range.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            guard let type = parts.first else { continue }
+            var quality = 1.0
+            for parameter in parts.dropFirst() where parameter.hasPrefix("q=") {
+                quality = Double(parameter.dropFirst(2)) ?? 0
+            }
+            if type == "text/csv" { csv = max(csv ?? 0, quality) }
+            if type == "application/json" { json = max(json ?? 0, quality) }
+        }
+        if let csv, csv > 0, csv >= (json ?? 0) { self = .csv } else { self = .json }
     }
 }
 
@@ -113,6 +160,18 @@ public enum Cursor {
         decoder.dateDecodingStrategy = .iso8601
         return try? decoder.decode(type, from: data)
     }
+
+    /// The `Link` header value for the next page: the request's path and parameters, with
+    /// `cursor` set to `next`.
+    public static func nextLink(_ next: String, for request: Request) -> String {
+        var parameters = request.query.filter { $0.name != "cursor" }.map { "\(percentEncode($0.name))=\(percentEncode($0.value))" }
+        parameters.append("cursor=\(next)")
+        return "<\(request.path)?\(parameters.joined(separator: "&"))>; rel=\"next\""
+    }
+
+    static func percentEncode(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
+    }
 }
 
 /// One page of a list: `items`, and `next_cursor` when there is more (also sent as a
@@ -130,15 +189,9 @@ public struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
     public func response(for request: Request) -> Response {
         var response = Response.json(self)
         if let nextCursor {
-            var parameters = request.query.filter { $0.name != "cursor" }.map { "\(Self.encode($0.name))=\(Self.encode($0.value))" }
-            parameters.append("cursor=\(nextCursor)")
-            response.headers.add(name: "Link", value: "<\(request.path)?\(parameters.joined(separator: "&"))>; rel=\"next\"")
+            response.headers.add(name: "Link", value: Cursor.nextLink(nextCursor, for: request))
         }
         return response
-    }
-
-    private static func encode(_ text: String) -> String {
-        text.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~"))) ?? text
     }
 
     private enum CodingKeys: String, CodingKey {

@@ -1,0 +1,78 @@
+import Foundation
+import HTTPServer
+
+/// CSV for analysts (RFC 4180, UTF-8): a header row, then one row per record, CRLF line ends; a
+/// field holding a comma, a quote, CR or LF is quoted, its quotes doubled. Every cell that starts
+/// with `=`, `+`, `-`, `@`, TAB or CR is prefixed with `'`, so a spreadsheet never runs a
+/// child's comment (or anything else) as a formula.
+///
+/// ```swift
+/// var csv = CSVWriter(header: ["id", "team", "comment"])
+/// csv.append([record.id, record.team, record.comment])   // nil is an empty cell
+/// return csv.response(filename: "feedback.csv", nextLink: next.map { Cursor.nextLink($0, for: request) })
+/// ```
+public struct CSVWriter: Sendable {
+    public let header: [String]
+    public private(set) var rowCount = 0
+    private var bytes: [UInt8] = []
+
+    public init(header: [String]) {
+        self.header = header
+        write(header)
+    }
+
+    /// One record; `row` has one value per header column, nil for an empty cell.
+    public mutating func append(_ row: [String?]) {
+        precondition(row.count == header.count, "a CSV row has \(row.count) cells for \(header.count) columns")
+        write(row)
+        rowCount += 1
+    }
+
+    /// The document: the header row and every row appended, each ending in CRLF.
+    public var data: [UInt8] { bytes }
+
+    public var text: String { String(decoding: bytes, as: UTF8.self) }
+
+    /// A `200` download: `Content-Type: text/csv; charset=utf-8`, `Content-Disposition:
+    /// attachment; filename="..."` and, when there is a next page, its `Link` header.
+    public func response(filename: String, nextLink: String? = nil) -> Response {
+        var response = Response(status: .ok, body: bytes)
+        response.headers.add(name: "Content-Type", value: "text/csv; charset=utf-8")
+        let safeName = filename.filter { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+        response.headers.add(name: "Content-Disposition", value: "attachment; filename=\"\(safeName)\"")
+        if let nextLink { response.headers.add(name: "Link", value: nextLink) }
+        return response
+    }
+
+    /// One cell as written: formula-defused, then quoted when it must be.
+    public static func field(_ value: String) -> String {
+        var cell = value
+        if let first = cell.unicodeScalars.first, formulaStarts.contains(first) {
+            cell = "'" + cell
+        }
+        guard cell.unicodeScalars.contains(where: { mustQuote.contains($0) }) else { return cell }
+        return "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    private static let formulaStarts: Set<Unicode.Scalar> = ["=", "+", "-", "@", "\t", "\r"]
+    private static let mustQuote: Set<Unicode.Scalar> = [",", "\"", "\r", "\n"]
+
+    private mutating func write(_ cells: [String?]) {
+        var line = ""
+        for (index, cell) in cells.enumerated() {
+            if index > 0 { line += "," }
+            if let cell { line += Self.field(cell) }
+        }
+        line += "\r\n"
+        bytes.append(contentsOf: line.utf8)
+    }
+}
+
+extension CSVWriter {
+    /// RFC 3339 in UTC, as the JSON answers write instants.
+    public static func instant(_ date: Date) -> String {
+        date.formatted(Date.ISO8601FormatStyle(timeZone: TimeZone(identifier: "UTC")!))
+    }
+
+    public static func bool(_ value: Bool) -> String { value ? "true" : "false" }
+}
