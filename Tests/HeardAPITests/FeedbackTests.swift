@@ -307,4 +307,48 @@ final class FeedbackTests: XCTestCase {
         XCTAssertEqual(raised.status, 200)
         XCTAssertEqual((raised.json["safeguarding_alert"] as? [String: Any])?["status"] as? String, "open")
     }
+
+    // MARK: Idempotency-Key
+
+    func testIdempotencyKeyReplaysRefusesAnotherBodyAndWaitsForTheFirst() async throws {
+        let body = FeedbackSamples.body(externalID: "idem-1")
+        let first = try harness.send("POST", "/v1/feedback", key: writer, body: body, headers: ["Idempotency-Key": "nightly-2026-11-22-0001"])
+        XCTAssertEqual(first.status, 201)
+        let replay = try harness.send("POST", "/v1/feedback", key: writer, body: body, headers: ["Idempotency-Key": "nightly-2026-11-22-0001"])
+        XCTAssertEqual(replay.status, 201, "the first answer, status included")
+        XCTAssertEqual(replay.text, first.text)
+        XCTAssertEqual(replay.header("Location"), first.header("Location"))
+        XCTAssertEqual(replay.header("Idempotent-Replayed"), "true")
+        let other = try harness.send("POST", "/v1/feedback", key: writer, body: FeedbackSamples.body(externalID: "idem-2"),
+                                     headers: ["Idempotency-Key": "nightly-2026-11-22-0001"])
+        XCTAssertEqual(other.status, 422, "the same key with another body")
+
+        // Keys are per API key: another key may use the same text.
+        let colleague = try await harness.key(council, scopes: [.feedbackWrite])
+        let theirs = try harness.send("POST", "/v1/feedback", key: colleague, body: FeedbackSamples.body(externalID: "idem-3"),
+                                      headers: ["Idempotency-Key": "nightly-2026-11-22-0001"])
+        XCTAssertEqual(theirs.status, 201)
+
+        // A request still in flight with that key: 409; abandoned over a minute ago: taken over.
+        let superuser = PostgresPool(configuration: harness.database.configuration, size: 1)
+        defer { superuser.shutdown() }
+        let keyID = try XCTUnwrap(APIKeySecret(text: writer)).id
+        let pendingBody = FeedbackSamples.body(externalID: "idem-4")
+        let hash = SHA256.hexDigest(Array(pendingBody.utf8))
+        try await superuser.execute("""
+            INSERT INTO idempotency_keys (tenant_id, key_id, route, idempotency_key, request_hash)
+            VALUES (\(council.id), \(keyID), 'POST /v1/feedback', 'in-flight', \(hash))
+            """)
+        let busy = try harness.send("POST", "/v1/feedback", key: writer, body: pendingBody, headers: ["Idempotency-Key": "in-flight"])
+        XCTAssertEqual(busy.status, 409)
+        XCTAssertEqual(busy.header("Retry-After"), "1")
+        try await superuser.execute("UPDATE idempotency_keys SET created_at = now() - interval '2 minutes' WHERE idempotency_key = 'in-flight'")
+        XCTAssertEqual(try harness.send("POST", "/v1/feedback", key: writer, body: pendingBody, headers: ["Idempotency-Key": "in-flight"]).status, 201)
+
+        // An answer that was a refusal is replayed too; a malformed key is refused.
+        let invalidBody = FeedbackSamples.body(overrides: ["channel": #""fax""#])
+        XCTAssertEqual(try harness.send("POST", "/v1/feedback", key: writer, body: invalidBody, headers: ["Idempotency-Key": "bad-1"]).status, 422)
+        XCTAssertEqual(try harness.send("POST", "/v1/feedback", key: writer, body: invalidBody, headers: ["Idempotency-Key": "bad-1"]).header("Idempotent-Replayed"), "true")
+        XCTAssertEqual(try harness.send("POST", "/v1/feedback", key: writer, body: body, headers: ["Idempotency-Key": "has space"]).status, 400)
+    }
 }

@@ -8,6 +8,7 @@ struct AdminKeysRoutes {
     let access: AccessControl
 
     func add(to router: inout RouterBuilder) {
+        // No Idempotency-Key here: replaying the answer would mean keeping the secret.
         router.post("/v1/admin/keys", access.secure(.admin, resource: "api_key") { request, context in
             try await create(request, context)
         })

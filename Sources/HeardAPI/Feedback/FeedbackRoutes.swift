@@ -9,10 +9,11 @@ struct FeedbackRoutes {
     let access: AccessControl
 
     func add(to router: inout RouterBuilder) {
-        router.post("/v1/feedback", access.secure(.feedbackWrite, resource: "feedback") { request, context in
+        router.post("/v1/feedback", access.secure(.feedbackWrite, resource: "feedback", Idempotency.wrap(route: "POST /v1/feedback") { request, context in
             try await create(request, context)
-        })
-        router.post("/v1/feedback/batch", access.secure(.feedbackWrite, resource: "feedback", FeedbackBatch.handle))
+        }))
+        router.post("/v1/feedback/batch", access.secure(.feedbackWrite, resource: "feedback",
+                                                        Idempotency.wrap(route: "POST /v1/feedback/batch", FeedbackBatch.handle)))
         router.patch("/v1/feedback/{id}", access.secure(.feedbackWrite, resource: "feedback", FeedbackCorrection.handle))
         router.get("/v1/feedback/{id}", access.secure(.feedbackRead, resource: "feedback") { request, context in
             guard let id = UUID(uuidString: request.parameter("id")) else { throw Self.notFound }
