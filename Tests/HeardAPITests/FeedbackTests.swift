@@ -197,20 +197,19 @@ final class FeedbackTests: XCTestCase {
             FeedbackSamples.body(externalID: "old-1", overrides: ["kind": #""concern""#]),
             FeedbackSamples.body(externalID: "new-2", overrides: ["safeguarding_concern": "true"]),
             FeedbackSamples.body(externalID: "new-1"),  // the same record twice in one batch
-            "42",
         ]
         let response = try harness.send("POST", "/v1/feedback/batch", key: writer, body: "[" + records.joined(separator: ",") + "]")
         XCTAssertEqual(response.status, 200, response.text)
         let results = try XCTUnwrap(response.json["results"] as? [[String: Any]])
-        XCTAssertEqual(results.map { $0["status"] as? String }, ["created", "invalid", "duplicate", "conflict", "created", "duplicate", "invalid"])
-        XCTAssertEqual(results.map { $0["index"] as? Int }, Array(0..<7))
+        XCTAssertEqual(results.map { $0["status"] as? String }, ["created", "invalid", "duplicate", "conflict", "created", "duplicate"])
+        XCTAssertEqual(results.map { $0["index"] as? Int }, Array(0..<6))
         let badFields = Set(((results[1]["errors"] as? [[String: Any]]) ?? []).compactMap { $0["field"] as? String })
         XCTAssertEqual(badFields, ["channel", "age_band"])
         XCTAssertEqual(results[2]["id"] as? String, existing.json["id"] as? String)
         XCTAssertEqual(results[3]["id"] as? String, existing.json["id"] as? String)
         XCTAssertEqual(results[5]["id"] as? String, results[0]["id"] as? String)
         XCTAssertEqual(response.json["created"] as? Int, 2)
-        XCTAssertEqual(response.json["invalid"] as? Int, 2)
+        XCTAssertEqual(response.json["invalid"] as? Int, 1)
         let stored = try await harness.superuserCount("SELECT count(*) FROM feedback")
         XCTAssertEqual(stored, 3, "old-1, new-1, new-2; nothing from the invalid ones")
         let alerts = try await harness.superuserCount("SELECT count(*) FROM safeguarding_alerts")
@@ -230,9 +229,12 @@ final class FeedbackTests: XCTestCase {
 
     func testBatchLimits() throws {
         let many = "[" + (0..<1001).map { _ in "{}" }.joined(separator: ",") + "]"
-        XCTAssertEqual(try harness.send("POST", "/v1/feedback/batch", key: writer, body: many).status, 413)
+        XCTAssertEqual(try harness.send("POST", "/v1/feedback/batch", key: writer, body: many).status, 422)
         XCTAssertEqual(try harness.send("POST", "/v1/feedback/batch", key: writer, body: "[]").status, 422)
         XCTAssertEqual(try harness.send("POST", "/v1/feedback/batch", key: writer, body: "{}").status, 422)
+        let notRecords = try harness.send("POST", "/v1/feedback/batch", key: writer, body: "[" + FeedbackSamples.body(externalID: "x") + ",42]")
+        XCTAssertEqual(notRecords.status, 422)
+        XCTAssertEqual((notRecords.json["errors"] as? [[String: Any]])?.first?["field"] as? String, "[1]")
         XCTAssertEqual(try harness.send("POST", "/v1/feedback/batch", key: writer, body: "a,b", headers: ["Content-Type": "text/csv"]).status, 415)
     }
 

@@ -99,13 +99,18 @@ enum FeedbackBatch {
             guard case .array(let elements) = try JSONValue.parse(request.body) else {
                 throw HTTPError.validation([FieldError(field: "(body)", message: "must be a JSON array of records, or NDJSON with Content-Type: application/x-ndjson")])
             }
+            // An element that is not even an object makes the array a malformed batch.
+            let notObjects = elements.indices.filter { if case .object = elements[$0] { false } else { true } }
+            guard notObjects.isEmpty else {
+                throw HTTPError.validation(notObjects.prefix(20).map { FieldError(field: "[\($0)]", message: "must be a feedback record (a JSON object)") })
+            }
             documents = elements.map { .success($0) }
         } else {
             throw HTTPError(.unsupportedMediaType, detail: "Send a JSON array (application/json) or NDJSON (application/x-ndjson).")
         }
         guard !documents.isEmpty else { throw HTTPError.validation([FieldError(field: "(body)", message: "holds no records")]) }
         guard documents.count <= maxRecords else {
-            throw HTTPError(.contentTooLarge, type: "batch-too-large", detail: "A batch holds at most \(maxRecords) records; split it.")
+            throw HTTPError.validation([FieldError(field: "(body)", message: "holds more than \(maxRecords) records; split it")])
         }
         return documents
     }

@@ -32,11 +32,6 @@ enum FeedbackCorrection {
         let principal = context.principal
         let record = try await context.transaction { tx -> FeedbackRecord in
             guard let current = try await FeedbackStore.find(id, on: tx, includeFreeText: true) else { throw FeedbackRoutes.notFound }
-            guard ifMatch == "*" || ifMatch.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }).contains(current.etag) else {
-                throw HTTPError(.preconditionFailed, type: "stale-etag",
-                                detail: "The record has changed since you read it (it is at ETag \(current.etag)); read it again.",
-                                headers: ["ETag": current.etag])
-            }
             var merged = current.inputMembers
             for member in patch {
                 if let index = merged.firstIndex(where: { $0.key == member.key }) {
@@ -48,6 +43,12 @@ enum FeedbackCorrection {
             let measures = try await MeasureStore.all(on: tx.base, tenantID: principal.tenantID)
             var fields = FieldReader(members: merged, prefix: "")
             let corrected = try NewFeedback.parse(&fields, measures: measures)
+            // Checked after validation: a request that is wrong in itself says so first.
+            guard ifMatch == "*" || ifMatch.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }).contains(current.etag) else {
+                throw HTTPError(.preconditionFailed, type: "stale-etag",
+                                detail: "The record has changed since you read it (it is at ETag \(current.etag)); read it again.",
+                                headers: ["ETag": current.etag])
+            }
             let before = Dictionary(uniqueKeysWithValues: current.inputMembers.map { ($0.key, $0.value) })
             let changes = patch.filter { member in
                 guard member.key == "given_at", case .string(let new)? = Optional(member.value), case .string(let old)? = before["given_at"] else {
