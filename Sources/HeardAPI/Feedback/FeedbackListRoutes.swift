@@ -150,13 +150,7 @@ enum FeedbackListStore {
         let tenant = tx.principal.tenantID
         // The bounds of `from` and `to` are whole days in UTC: `to` includes all of its day.
         let rows = try await tx.query("""
-            SELECT f.seq, f.id, f.source_system, f.external_id, f.channel, f.respondent_role, f.age_band, f.service_area, f.team,
-                   f.stage, f.kind, f.given_at, f.subject_ref, CASE WHEN \(includeFreeText) THEN f.comment END AS comment,
-                   f.anonymous, f.consent_to_follow_up, f.safeguarding_concern, f.gender, f.ethnicity, f.disability, f.version,
-                   f.created_at, f.updated_at, f.content_hash, o.slug AS organisation, a.id AS alert_id, a.status AS alert_status
-              FROM feedback f
-              LEFT JOIN organisations o ON o.tenant_id = f.tenant_id AND o.id = f.organisation_id
-              LEFT JOIN safeguarding_alerts a ON a.tenant_id = f.tenant_id AND a.feedback_id = f.id
+            \(unsafeRaw: FeedbackStore.recordSelect(includeFreeText: includeFreeText))
              WHERE f.tenant_id = \(tenant)
                AND (\(after)::bigint IS NULL OR f.seq < \(after)::bigint)
                AND (\(filter.from)::date IS NULL OR f.given_at >= (\(filter.from)::date)::timestamp AT TIME ZONE 'UTC')
@@ -180,47 +174,11 @@ enum FeedbackListStore {
         let ids = try pageRows.map { try $0.decode(UUID.self, column: "id") }
 
         // Every response of the page in one query: no query per record.
-        var responses: [UUID: [FeedbackRecord.ScoredResponse]] = [:]
-        if !ids.isEmpty {
-            for row in try await tx.query("""
-                SELECT r.feedback_id, m.code, r.score, r.measure_version, v.wording, r.score >= v.agree_from AS agrees
-                  FROM feedback_responses r
-                  JOIN measures m ON m.tenant_id = r.tenant_id AND m.id = r.measure_id
-                  JOIN measure_versions v ON v.tenant_id = r.tenant_id AND v.measure_id = r.measure_id AND v.version = r.measure_version
-                 WHERE r.tenant_id = \(tenant) AND r.feedback_id = ANY(\(ids)::uuid[])
-                 ORDER BY r.feedback_id, m.code
-                """) {
-                responses[try row.decode(UUID.self, column: "feedback_id"), default: []].append(FeedbackRecord.ScoredResponse(
-                    measure: try row.decode(String.self, column: "code"), score: try row.decode(Int.self, column: "score"),
-                    wording: try row.decode(String.self, column: "wording"),
-                    measureVersion: try row.decode(Int.self, column: "measure_version"),
-                    agrees: try row.decode(Bool.self, column: "agrees")))
-            }
-        }
-
+        let responses = try await FeedbackStore.responses(of: ids, on: tx)
         let records = try pageRows.map { row in
             let id = try row.decode(UUID.self, column: "id")
-            let gender = try row.decode(String?.self, column: "gender"), ethnicity = try row.decode(String?.self, column: "ethnicity")
-            let disability = try row.decode(String?.self, column: "disability")
-            let alertID = try row.decode(UUID?.self, column: "alert_id")
-            let record = FeedbackRecord(
-                id: id, sourceSystem: try row.decode(String.self, column: "source_system"),
-                externalId: try row.decode(String.self, column: "external_id"), channel: try row.decode(String.self, column: "channel"),
-                respondentRole: try row.decode(String.self, column: "respondent_role"), ageBand: try row.decode(String.self, column: "age_band"),
-                serviceArea: try row.decode(String.self, column: "service_area"), team: try row.decode(String?.self, column: "team"),
-                stage: try row.decode(String.self, column: "stage"), kind: try row.decode(String.self, column: "kind"),
-                givenAt: try row.decode(Date.self, column: "given_at"), subjectRef: try row.decode(String?.self, column: "subject_ref"),
-                responses: responses[id] ?? [], comment: try row.decode(String?.self, column: "comment"), includesFreeText: includeFreeText,
-                anonymous: try row.decode(Bool.self, column: "anonymous"),
-                consentToFollowUp: try row.decode(Bool.self, column: "consent_to_follow_up"),
-                safeguardingConcern: try row.decode(Bool.self, column: "safeguarding_concern"),
-                safeguardingAlert: try alertID.map { FeedbackRecord.AlertSummary(id: $0.lowercased, status: try row.decode(String.self, column: "alert_status")) },
-                equality: gender == nil && ethnicity == nil && disability == nil
-                    ? nil : FeedbackRecord.Equality(gender: gender, ethnicity: ethnicity, disability: disability),
-                organisation: try row.decode(String?.self, column: "organisation"), version: try row.decode(Int.self, column: "version"),
-                createdAt: try row.decode(Date.self, column: "created_at"), updatedAt: try row.decode(Date.self, column: "updated_at"),
-                contentHash: try row.decode(String.self, column: "content_hash"))
-            return Listed(seq: try row.decode(Int.self, column: "seq"), record: record)
+            return Listed(seq: try row.decode(Int.self, column: "seq"),
+                          record: try FeedbackStore.record(from: row, responses: responses[id] ?? [], includeFreeText: includeFreeText))
         }
         return (records, hasMore)
     }

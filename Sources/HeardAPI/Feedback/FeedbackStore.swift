@@ -154,32 +154,52 @@ enum FeedbackStore {
         return stored.created ? .created(record) : .existing(record)
     }
 
+    /// The columns of a record with its organisation and alert: constant SQL (no values), with
+    /// `comment` read from the table only when the key may see it.
+    static func recordSelect(includeFreeText: Bool) -> String {
+        """
+        SELECT f.seq, f.id, f.source_system, f.external_id, f.channel, f.respondent_role, f.age_band, f.service_area, f.team,
+               f.stage, f.kind, f.given_at, f.subject_ref, \(includeFreeText ? "f.comment" : "NULL::text") AS comment,
+               f.anonymous, f.consent_to_follow_up, f.safeguarding_concern, f.gender, f.ethnicity, f.disability, f.version,
+               f.created_at, f.updated_at, f.content_hash, o.slug AS organisation, a.id AS alert_id, a.status AS alert_status
+          FROM feedback f
+          LEFT JOIN organisations o ON o.tenant_id = f.tenant_id AND o.id = f.organisation_id
+          LEFT JOIN safeguarding_alerts a ON a.tenant_id = f.tenant_id AND a.feedback_id = f.id
+        """
+    }
+
     /// One record of the caller's tenant (and organisation), or nil.
     static func find(_ id: UUID, on tx: TenantTransaction, includeFreeText: Bool) async throws -> FeedbackRecord? {
-        let tenant = tx.principal.tenantID
         guard let row = try await tx.query("""
-            SELECT f.id, f.source_system, f.external_id, f.channel, f.respondent_role, f.age_band, f.service_area, f.team,
-                   f.stage, f.kind, f.given_at, f.subject_ref, f.comment, f.anonymous, f.consent_to_follow_up,
-                   f.safeguarding_concern, f.gender, f.ethnicity, f.disability, f.version, f.created_at, f.updated_at,
-                   f.content_hash, o.slug AS organisation, a.id AS alert_id, a.status AS alert_status
-              FROM feedback f
-              LEFT JOIN organisations o ON o.tenant_id = f.tenant_id AND o.id = f.organisation_id
-              LEFT JOIN safeguarding_alerts a ON a.tenant_id = f.tenant_id AND a.feedback_id = f.id
-             WHERE f.tenant_id = \(tenant) AND f.id = \(id)
+            \(unsafeRaw: recordSelect(includeFreeText: includeFreeText))
+             WHERE f.tenant_id = \(tx.principal.tenantID) AND f.id = \(id)
             """).first else { return nil }
-        let responses = try await tx.query("""
-            SELECT m.code, r.score, r.measure_version, v.wording, r.score >= v.agree_from AS agrees
+        let responses = try await responses(of: [id], on: tx)
+        return try record(from: row, responses: responses[id] ?? [], includeFreeText: includeFreeText)
+    }
+
+    /// The scored responses of `ids`, in one query, with the wording each was given against.
+    static func responses(of ids: [UUID], on tx: TenantTransaction) async throws -> [UUID: [FeedbackRecord.ScoredResponse]] {
+        guard !ids.isEmpty else { return [:] }
+        var responses: [UUID: [FeedbackRecord.ScoredResponse]] = [:]
+        for row in try await tx.query("""
+            SELECT r.feedback_id, m.code, r.score, r.measure_version, v.wording, r.score >= v.agree_from AS agrees
               FROM feedback_responses r
               JOIN measures m ON m.tenant_id = r.tenant_id AND m.id = r.measure_id
               JOIN measure_versions v ON v.tenant_id = r.tenant_id AND v.measure_id = r.measure_id AND v.version = r.measure_version
-             WHERE r.tenant_id = \(tenant) AND r.feedback_id = \(id)
-             ORDER BY m.code
-            """).map { row in
-            FeedbackRecord.ScoredResponse(
+             WHERE r.tenant_id = \(tx.principal.tenantID) AND r.feedback_id = ANY(\(ids)::uuid[])
+             ORDER BY r.feedback_id, m.code
+            """) {
+            responses[try row.decode(UUID.self, column: "feedback_id"), default: []].append(FeedbackRecord.ScoredResponse(
                 measure: try row.decode(String.self, column: "code"), score: try row.decode(Int.self, column: "score"),
                 wording: try row.decode(String.self, column: "wording"), measureVersion: try row.decode(Int.self, column: "measure_version"),
-                agrees: try row.decode(Bool.self, column: "agrees"))
+                agrees: try row.decode(Bool.self, column: "agrees")))
         }
+        return responses
+    }
+
+    /// A row of `recordSelect` as a record.
+    static func record(from row: PostgresRow, responses: [FeedbackRecord.ScoredResponse], includeFreeText: Bool) throws -> FeedbackRecord {
         let gender = try row.decode(String?.self, column: "gender"), ethnicity = try row.decode(String?.self, column: "ethnicity")
         let disability = try row.decode(String?.self, column: "disability")
         let alertID = try row.decode(UUID?.self, column: "alert_id")
