@@ -176,6 +176,8 @@ final class AccessTests: XCTestCase {
         XCTAssertEqual(try harness.send("GET", "/v1/admin/keys?cursor=garbage", key: admin).status, 400)
         XCTAssertEqual(try harness.send("GET", "/v1/admin/keys?limit=501", key: admin).status, 400)
         XCTAssertEqual(try harness.send("GET", "/v1/admin/keys?colour=red", key: admin).status, 400)
+        XCTAssertEqual(try harness.send("GET", "/v1/admin/keys?format=csv", key: admin).status, 400, "no CSV here: never silently JSON")
+        XCTAssertEqual(try harness.send("GET", "/v1/admin/keys?format=json", key: admin).status, 200)
     }
 
     // MARK: The audit trail

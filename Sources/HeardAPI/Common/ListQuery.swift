@@ -11,6 +11,8 @@ public struct QueryReader {
 
     private let query: QueryParameters
     public private(set) var errors: [FieldError] = []
+    /// Whether the endpoint asked for the format (it exports CSV); if not, only `json` is accepted.
+    private var formatRead = false
 
     /// - Parameters:
     ///   - allowed: the filters this endpoint has;
@@ -98,6 +100,7 @@ public struct QueryReader {
     /// JSON or CSV: `?format=json|csv` when given (anything else is a 400 naming `format`),
     /// otherwise CSV when the `Accept` header prefers `text/csv` to `application/json`.
     public mutating func format(accept: String?) -> ListFormat {
+        formatRead = true
         if let text = query["format"] {
             guard let format = ListFormat(rawValue: text) else {
                 errors.append(FieldError(field: "format", message: "must be json or csv"))
@@ -110,6 +113,10 @@ public struct QueryReader {
 
     /// Throws 400 naming every parameter at fault.
     public func finish() throws(HTTPError) {
+        var errors = errors
+        if !formatRead, let format = query["format"], format != "json" {
+            errors.append(FieldError(field: "format", message: "must be json: this list has no other format"))
+        }
         guard errors.isEmpty else {
             throw HTTPError(.badRequest, type: "invalid-query", title: "The query string is not valid",
                             detail: "\(errors.count) parameter\(errors.count == 1 ? "" : "s") did not pass validation.",
