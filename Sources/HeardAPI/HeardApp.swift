@@ -41,6 +41,7 @@ public struct HeardApp: Sendable {
         FeedbackRoutes(access: access).add(to: &router)
         FeedbackListRoutes(access: access).add(to: &router)
         SafeguardingRoutes(access: access).add(to: &router)
+        ClosureDayRoutes(access: access).add(to: &router)
         return router.build(cors: cors, mapError: Self.problem(for:))
     }
 

@@ -24,6 +24,14 @@ struct SafeguardingRoutes {
     static let resource = "safeguarding_alert"
     static let notFound = HTTPError(.notFound, detail: "There is no safeguarding alert with this id.")
 
+    /// The rule with the caller's tenant's closure days in its calendar.
+    private func tenantRule(_ tx: TenantTransaction) async throws -> SafeguardingRule {
+        var tenantRule = rule
+        let closures = try await ClosureDays.all(on: tx).map(\.day)
+        tenantRule.calendar = WorkingDayCalendar(closureDays: rule.calendar.closureDays.union(closures))
+        return tenantRule
+    }
+
     func add(to router: inout RouterBuilder) {
         router.get("/v1/safeguarding-alerts", access.secure(.feedbackRead, resource: Self.resource) { request, context in
             try await list(request, context)
@@ -32,7 +40,7 @@ struct SafeguardingRoutes {
             guard let id = UUID(uuidString: request.parameter("id")) else { throw Self.notFound }
             let now = now()
             let alert = try await context.transaction { tx in
-                let alert = try await SafeguardingStore.find(id, on: tx, now: now, rule: rule,
+                let alert = try await SafeguardingStore.find(id, on: tx, now: now, rule: try await tenantRule(tx),
                                                              includeFreeText: context.principal.has(.freeTextRead))
                 if alert != nil { try await tx.audit(.read, Self.resource, id: id.lowercased) }
                 return alert
@@ -73,7 +81,7 @@ struct SafeguardingRoutes {
         let includeFreeText = context.principal.has(.freeTextRead)
         let rows = try await context.transaction { tx in
             let rows = try await SafeguardingStore.list(on: tx, filter: filter, after: after, limit: limit + 1, now: now,
-                                                        rule: rule, includeFreeText: includeFreeText)
+                                                        rule: try await tenantRule(tx), includeFreeText: includeFreeText)
             try await tx.audit(.list, Self.resource, rowsExported: min(rows.count, limit))
             return rows
         }
@@ -106,7 +114,7 @@ struct SafeguardingRoutes {
         let includeFreeText = context.principal.has(.freeTextRead)
         let outcome = try await context.transaction { tx -> Acknowledgement? in
             let changed = try await SafeguardingStore.acknowledge(id, by: by, actionTaken: actionTaken, on: tx)
-            guard let alert = try await SafeguardingStore.find(id, on: tx, now: now, rule: rule, includeFreeText: includeFreeText) else {
+            guard let alert = try await SafeguardingStore.find(id, on: tx, now: now, rule: try await tenantRule(tx), includeFreeText: includeFreeText) else {
                 return nil
             }
             // The 409 shows the acknowledgement that stands: that is a read of it.

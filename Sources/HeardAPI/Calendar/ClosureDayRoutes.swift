@@ -1,0 +1,71 @@
+import Foundation
+import HTTPServer
+import Postgres
+
+/// A council's closure days, which its working-day deadlines skip.
+enum ClosureDays {
+    struct Day: Encodable, Sendable {
+        var day: CalendarDate
+        var reason: String
+    }
+
+    /// The caller's tenant's calendar: bank holidays, weekends and its closure days.
+    static func calendar(on tx: TenantTransaction) async throws -> WorkingDayCalendar {
+        WorkingDayCalendar(closureDays: Set(try await all(on: tx).map(\.day)))
+    }
+
+    static func all(on tx: TenantTransaction) async throws -> [Day] {
+        try await tx.query("SELECT day, reason FROM tenant_closure_days WHERE tenant_id = \(tx.principal.tenantID) ORDER BY day").map {
+            Day(day: try $0.decode(CalendarDate.self, column: "day"), reason: try $0.decode(String.self, column: "reason"))
+        }
+    }
+}
+
+/// `/v1/admin/closure-days` (scope admin; changes need a council-wide key): list, add, remove.
+struct ClosureDayRoutes {
+    let access: AccessControl
+
+    func add(to router: inout RouterBuilder) {
+        router.get("/v1/admin/closure-days", access.secure(.admin, resource: "closure_day") { request, context in
+            let query = QueryReader(request.query, allowed: [], paged: false)
+            try query.finish()
+            let days = try await context.transaction { tx in try await ClosureDays.all(on: tx) }
+            return Page(items: days, nextCursor: nil).response(for: request)
+        })
+        router.post("/v1/admin/closure-days", access.secure(.admin, resource: "closure_day") { request, context in
+            try MeasureRoutes.councilWide(context.principal)
+            var body = try FieldReader(body: request.body)
+            let day = body.date("day")
+            let reason = body.string("reason", maxLength: 200)
+            try body.finish()
+            guard let day, let reason else { throw HTTPError.validation([]) }
+            let created = try await context.transaction { tx -> Bool in
+                let inserted = try await tx.execute("""
+                    INSERT INTO tenant_closure_days (tenant_id, day, reason) VALUES (\(context.principal.tenantID), \(day), \(reason))
+                    ON CONFLICT (tenant_id, day) DO NOTHING
+                    """)
+                if inserted == 1 { try await tx.audit(.create, "closure_day", id: day.description) }
+                return inserted == 1
+            }
+            guard created else {
+                throw HTTPError(.conflict, type: "closure-day-exists", detail: "\(day) is already a closure day.")
+            }
+            return .json(ClosureDays.Day(day: day, reason: reason), status: .created,
+                         headers: ["Location": "/v1/admin/closure-days/\(day)"])
+        })
+        router.delete("/v1/admin/closure-days/{day}", access.secure(.admin, resource: "closure_day") { request, context in
+            try MeasureRoutes.councilWide(context.principal)
+            let text = request.parameter("day")
+            guard text.utf8.count == 10, let day = CalendarDate(text) else {
+                throw HTTPError(.notFound, detail: "There is no closure day \(text.prefix(20)).")
+            }
+            let deleted = try await context.transaction { tx -> Bool in
+                let deleted = try await tx.execute("DELETE FROM tenant_closure_days WHERE tenant_id = \(context.principal.tenantID) AND day = \(day)")
+                if deleted == 1 { try await tx.audit(.delete, "closure_day", id: day.description) }
+                return deleted == 1
+            }
+            guard deleted else { throw HTTPError(.notFound, detail: "\(day) is not a closure day.") }
+            return Response(status: .noContent)
+        })
+    }
+}
