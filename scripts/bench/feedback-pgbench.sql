@@ -9,13 +9,9 @@
 --      free_text:read, so `NULL::text AS comment`, and responses(of: [id]))
 --   6. the audit row (AuditTrail.record), COMMIT
 -- Heard sends one parameter per value; here the literal values of the benchmark's body stand in
--- for them. responses(of:) binds a uuid[] parameter, and pgbench cannot build array text from
--- :id, so `string_to_array(:id, ',')::uuid[]` stands in for it: like Heard's `$1::uuid[]` it is a
--- one-element constant to a custom plan and an array of unknown length to a generic one, so
--- PostgreSQL's plan cache treats the statement the same way (at 335cc9b it re-plans it on every
--- call, in Heard as here; `ARRAY[:id]` would not, and would flatter pgbench). Keep this file in step with
+-- for them. responses(of: [id]) compares the one id with `=`, as here. Keep this file in step with
 -- FeedbackRoutes.create, FeedbackStore.store/find, MeasureStore.all and AccessControl when they
--- change (last checked against commit 335cc9b).
+-- change.
 -- Variables come from `pgbench -D` (see scripts/bench-feedback); `i` counts per client, so
 -- external_id = client_id * 100000000 + i never repeats within a run.
 \set i :i + 1
@@ -64,8 +60,8 @@ SELECT r.feedback_id, m.code, r.score, r.measure_version, v.wording, r.score >= 
   FROM feedback_responses r
   JOIN measures m ON m.tenant_id = r.tenant_id AND m.id = r.measure_id
   JOIN measure_versions v ON v.tenant_id = r.tenant_id AND v.measure_id = r.measure_id AND v.version = r.measure_version
- WHERE r.tenant_id = :tenant AND r.feedback_id = ANY(string_to_array(:id, ',')::uuid[])
- ORDER BY r.feedback_id, m.code;
+ WHERE r.tenant_id = :tenant AND r.feedback_id = :id
+ ORDER BY m.code;
 INSERT INTO audit_events (tenant_id, organisation_id, key_id, action, resource_type, resource_id,
                           rows_exported, outcome, status, request_id)
 VALUES (:tenant, NULL, :key_id, 'create',

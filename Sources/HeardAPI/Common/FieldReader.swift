@@ -120,12 +120,7 @@ public struct FieldReader {
     }
 
     static func parseInstant(_ text: String) -> Date? {
-        guard text.utf8.count <= 40 else { return nil }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
+        RFC3339.parse(text)
     }
 
     /// A nested object's reader (its fields are named `name.field` in errors); nil when absent.

@@ -112,12 +112,10 @@ extension FeedbackRecord {
     /// The record's correctable fields as a sender would send them.
     var inputMembers: [(key: String, value: JSONValue)] {
         func text(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         return [
             ("channel", .string(channel)), ("respondent_role", .string(respondentRole)), ("age_band", .string(ageBand)),
             ("service_area", .string(serviceArea)), ("team", text(team)), ("stage", .string(stage)), ("kind", .string(kind)),
-            ("given_at", .string(formatter.string(from: givenAt))), ("subject_ref", text(subjectRef)),
+            ("given_at", .string(RFC3339.format(givenAt))), ("subject_ref", text(subjectRef)),
             ("responses", .array(responses.map { .object([("measure", .string($0.measure)), ("score", .number(String($0.score)))]) })),
             ("comment", text(comment)), ("anonymous", .bool(anonymous)), ("consent_to_follow_up", .bool(consentToFollowUp)),
             ("safeguarding_concern", .bool(safeguardingConcern)),

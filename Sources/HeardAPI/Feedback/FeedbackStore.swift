@@ -178,18 +178,26 @@ enum FeedbackStore {
         return try record(from: row, responses: responses[id] ?? [], includeFreeText: includeFreeText)
     }
 
+    static let responsesSelect = """
+        SELECT r.feedback_id, m.code, r.score, r.measure_version, v.wording, r.score >= v.agree_from AS agrees
+          FROM feedback_responses r
+          JOIN measures m ON m.tenant_id = r.tenant_id AND m.id = r.measure_id
+          JOIN measure_versions v ON v.tenant_id = r.tenant_id AND v.measure_id = r.measure_id AND v.version = r.measure_version
+        """
+
     /// The scored responses of `ids`, in one query, with the wording each was given against.
     static func responses(of ids: [UUID], on tx: TenantTransaction) async throws -> [UUID: [FeedbackRecord.ScoredResponse]] {
         guard !ids.isEmpty else { return [:] }
+        let tenant = tx.principal.tenantID
+        // One id is compared with `=`: PostgreSQL plans `= ANY($1)` afresh on every call.
+        let rows = ids.count == 1
+            ? try await tx.query("\(unsafeRaw: responsesSelect) WHERE r.tenant_id = \(tenant) AND r.feedback_id = \(ids[0]) ORDER BY m.code")
+            : try await tx.query("""
+                \(unsafeRaw: responsesSelect) WHERE r.tenant_id = \(tenant) AND r.feedback_id = ANY(\(ids)::uuid[])
+                ORDER BY r.feedback_id, m.code
+                """)
         var responses: [UUID: [FeedbackRecord.ScoredResponse]] = [:]
-        for row in try await tx.query("""
-            SELECT r.feedback_id, m.code, r.score, r.measure_version, v.wording, r.score >= v.agree_from AS agrees
-              FROM feedback_responses r
-              JOIN measures m ON m.tenant_id = r.tenant_id AND m.id = r.measure_id
-              JOIN measure_versions v ON v.tenant_id = r.tenant_id AND v.measure_id = r.measure_id AND v.version = r.measure_version
-             WHERE r.tenant_id = \(tx.principal.tenantID) AND r.feedback_id = ANY(\(ids)::uuid[])
-             ORDER BY r.feedback_id, m.code
-            """) {
+        for row in rows {
             responses[try row.decode(UUID.self, column: "feedback_id"), default: []].append(FeedbackRecord.ScoredResponse(
                 measure: try row.decode(String.self, column: "code"), score: try row.decode(Int.self, column: "score"),
                 wording: try row.decode(String.self, column: "wording"), measureVersion: try row.decode(Int.self, column: "measure_version"),
