@@ -73,6 +73,10 @@ extension Double: PostgresArrayElement {
     public static var postgresArrayType: PostgresDataType { .float8Array }
 }
 
+extension Date: PostgresArrayElement {
+    public static var postgresArrayType: PostgresDataType { .timestamptzArray }
+}
+
 extension UUID: PostgresArrayElement {
     public static var postgresArrayType: PostgresDataType { .uuidArray }
 }

@@ -4,9 +4,9 @@ import Foundation
 import Synchronization
 
 /// The rows and the affected-row count of one statement.
-struct PostgresResult: Sendable {
-    var rows: [PostgresRow] = []
-    var rowsAffected = 0
+public struct PostgresResult: Sendable {
+    public var rows: [PostgresRow] = []
+    public var rowsAffected = 0
 }
 
 /// One libpq connection (`PGconn*`).
@@ -16,14 +16,21 @@ struct PostgresResult: Sendable {
 /// never blocks the caller's thread or Swift's cooperative pool. Statements are prepared on
 /// first use and reused (`s1`, `s2`, ... keyed by SQL text and parameter types).
 ///
+/// Several statements can travel in one round trip (`pipeline(_:)`, libpq's pipeline mode).
+///
 /// Usually borrowed from a `PostgresPool`; a connection serves one caller at a time.
 public final class PostgresConnection: @unchecked Sendable {
     // @unchecked Sendable: `handle` and `statementNames` are read and written only on
-    // `queue` (a serial queue); `reusable` is an Atomic. Nothing else is mutable.
+    // `queue` (a serial queue); `reusable` and `verifyBeforeUse` are Atomics. Nothing else
+    // is mutable.
     private let queue: DispatchQueue
+    private let configuration: PostgresConfiguration
     private var handle: OpaquePointer?
     private var statementNames: [StatementKey: String] = [:]
     private let reusable = Atomic<Bool>(false)
+    /// Set when the pool lends the connection after it sat idle: the next use first checks
+    /// that the server is still there (see `verifyIfLent`).
+    private let verifyBeforeUse = Atomic<Bool>(false)
 
     /// Beyond this many prepared statements (SQL built with `unsafeRaw`, say), new SQL runs
     /// through the unnamed statement instead, so the cache cannot grow without bound.
@@ -34,7 +41,8 @@ public final class PostgresConnection: @unchecked Sendable {
         let types: [UInt32]
     }
 
-    private init() {
+    private init(configuration: PostgresConfiguration) {
+        self.configuration = configuration
         queue = DispatchQueue(label: "heard.postgres.connection")
     }
 
@@ -48,26 +56,34 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Opens a connection without blocking the caller.
     /// - Throws: `PostgresError` of kind `.connection`.
     public static func connect(configuration: PostgresConfiguration) async throws -> PostgresConnection {
-        let connection = PostgresConnection()
-        try await connection.onQueue { try connection.open(configuration) }
+        let connection = PostgresConnection(configuration: configuration)
+        try await connection.onQueue { try connection.open() }
         return connection
     }
 
     /// Runs a statement and returns its rows.
     public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await onQueue { try self.run(query) }.rows
+        try await onQueue { try self.verifyIfLent(); return try self.run(query) }.rows
     }
 
     /// Runs a statement and returns the number of rows it inserted, updated or deleted.
     @discardableResult
     public func execute(_ query: PostgresQuery) async throws -> Int {
-        try await onQueue { try self.run(query) }.rowsAffected
+        try await onQueue { try self.verifyIfLent(); return try self.run(query) }.rowsAffected
+    }
+
+    /// Runs `queries` in order in one round trip (libpq's pipeline mode) and returns the rows of
+    /// each. When one fails, the ones after it do not run and its error is thrown. Meant for a
+    /// handful of statements (a transaction's start, or its last writes and `COMMIT`): the
+    /// connection blocks while sending, so the answers must fit the socket's buffers.
+    public func pipeline(_ queries: [PostgresQuery]) async throws -> [PostgresResult] {
+        try await onQueue { try self.verifyIfLent(); return try self.runPipeline(queries) }
     }
 
     /// Runs SQL text without parameters through the simple query protocol: it may hold several
     /// statements (a migration file) or transaction control (`BEGIN`, `COMMIT`).
     public func simpleExecute(_ sql: String) async throws {
-        try await onQueue { try self.runSimple(sql) }
+        try await onQueue { try self.verifyIfLent(); try self.runSimple(sql) }
     }
 
     /// Closes the connection (asynchronously, on its queue). Safe to call more than once.
@@ -84,8 +100,8 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Opens a connection, blocking the calling thread (start-up code, the migrator).
     static func connectBlocking(configuration: PostgresConfiguration) throws -> PostgresConnection {
-        let connection = PostgresConnection()
-        try connection.queue.sync { try connection.open(configuration) }
+        let connection = PostgresConnection(configuration: configuration)
+        try connection.queue.sync { try connection.open() }
         return connection
     }
 
@@ -102,11 +118,10 @@ public final class PostgresConnection: @unchecked Sendable {
         queue.sync { finish() }
     }
 
-    /// Whether an idle connection is still usable, reading whatever the server sent while it
-    /// was idle: after a server restart this finds the connection closed without sending
-    /// anything, so the pool can replace it safely.
-    func isAlive() async -> Bool {
-        (try? await onQueue { self.checkAlive() }) ?? false
+    /// Called by the pool as it lends an idle connection: the next use checks first that the
+    /// server is still there, and opens the connection afresh if it is not (see `verifyIfLent`).
+    func markLent() {
+        verifyBeforeUse.store(true, ordering: .relaxed)
     }
 
     // MARK: On the queue
@@ -117,7 +132,19 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    private func open(_ configuration: PostgresConfiguration) throws {
+    /// After a server restart an idle connection is closed without having sent anything. The
+    /// first use after the pool lends it reads whatever the server sent while it was idle;
+    /// if the connection is gone, nothing has been sent on it yet, so opening a new one in its
+    /// place is safe and the caller never sees the old one's loss. (One check per lease, in the
+    /// same queue hop as the first statement.)
+    private func verifyIfLent() throws {
+        dispatchPrecondition(condition: .onQueue(queue))
+        guard verifyBeforeUse.exchange(false, ordering: .relaxed), !checkAlive() else { return }
+        finish()
+        try open()
+    }
+
+    private func open() throws {
         dispatchPrecondition(condition: .onQueue(queue))
         let parameters = configuration.libpqParameters
         let connection = withCStrings(parameters.map(\.keyword) + [nil]) { keywords in
@@ -159,11 +186,7 @@ public final class PostgresConnection: @unchecked Sendable {
     private func run(_ query: PostgresQuery) throws -> PostgresResult {
         dispatchPrecondition(condition: .onQueue(queue))
         let handle = try liveHandle()
-        for (index, bind) in query.binds.enumerated() where bind.text?.utf8.contains(0) == true {
-            throw PostgresError(
-                kind: .query, sqlState: "22021",
-                message: "parameter $\(index + 1) contains a NUL character, which PostgreSQL text cannot hold")
-        }
+        try Self.rejectNUL(in: query)
         let types = query.binds.map(\.type.rawValue)
         let key = StatementKey(sql: query.sql, types: types)
         let name: String
@@ -179,6 +202,89 @@ public final class PostgresConnection: @unchecked Sendable {
             PQexecPrepared(handle, name, Int32(values.count), values, nil, nil, 0)
         }
         return try consume(result)
+    }
+
+    /// One pipeline: every statement is sent (each new one prepared first), then one sync, then
+    /// the answers are read in order. After an error the server skips the rest up to the sync
+    /// (`PGRES_PIPELINE_ABORTED`); the first error is thrown once the pipeline is drained.
+    private func runPipeline(_ queries: [PostgresQuery]) throws -> [PostgresResult] {
+        dispatchPrecondition(condition: .onQueue(queue))
+        if queries.count == 1 { return [try run(queries[0])] }
+        guard !queries.isEmpty else { return [] }
+        let handle = try liveHandle()
+        for query in queries { try Self.rejectNUL(in: query) }
+        guard PQenterPipelineMode(handle) == 1 else { throw lostConnection(handle) }
+        enum Answer { case prepared(StatementKey, String), statement }
+        var expected: [Answer] = []
+        var newNames: [StatementKey: String] = [:]
+        var sendFailed = false
+        for query in queries where !sendFailed {
+            let types = query.binds.map(\.type.rawValue)
+            let key = StatementKey(sql: query.sql, types: types)
+            var name = statementNames[key] ?? newNames[key]
+            if name == nil {
+                let cacheable = statementNames.count + newNames.count < Self.preparedStatementLimit
+                let newName = cacheable ? "s\(statementNames.count + newNames.count + 1)" : ""
+                if cacheable { newNames[key] = newName }
+                name = newName
+                sendFailed = PQsendPrepare(handle, newName, query.sql, Int32(types.count), types) != 1
+                expected.append(.prepared(key, newName))
+            }
+            sendFailed = sendFailed || withCStrings(query.binds.map(\.text)) { values in
+                PQsendQueryPrepared(handle, name, Int32(values.count), values, nil, nil, 0)
+            } != 1
+            expected.append(.statement)
+        }
+        guard !sendFailed, PQpipelineSync(handle) == 1 else {
+            let error = lostConnection(handle)
+            finish()
+            updateReusable()
+            throw error
+        }
+        var results: [PostgresResult] = []
+        var firstError: PostgresError?
+        for answer in expected {
+            guard let result = PQgetResult(handle) else {
+                let error = lostConnection(handle)
+                finish()
+                updateReusable()
+                throw error
+            }
+            defer { PQclear(result) }
+            while let extra = PQgetResult(handle) { PQclear(extra) }  // a statement's answer ends with NULL
+            switch (PQresultStatus(result), answer) {
+            case (PGRES_PIPELINE_ABORTED, _):
+                continue
+            case (PGRES_COMMAND_OK, .prepared(let key, let name)):
+                if !name.isEmpty { statementNames[key] = name }
+            case (PGRES_COMMAND_OK, .statement), (PGRES_EMPTY_QUERY, .statement):
+                results.append(PostgresResult(rowsAffected: Int(String(cString: PQcmdTuples(result))) ?? 0))
+            case (PGRES_TUPLES_OK, .statement):
+                results.append(Self.rows(of: result))
+            default:
+                if firstError == nil { firstError = error(from: result) }
+            }
+        }
+        // The sync's own answer, then back to one statement at a time.
+        if let sync = PQgetResult(handle) { PQclear(sync) }
+        if PQexitPipelineMode(handle) != 1 {
+            finish()
+        }
+        updateReusable()
+        if let firstError { throw firstError }
+        return results
+    }
+
+    private func lostConnection(_ handle: OpaquePointer) -> PostgresError {
+        PostgresError(kind: .connection, message: Self.message(PQerrorMessage(handle)) ?? "the connection was lost")
+    }
+
+    private static func rejectNUL(in query: PostgresQuery) throws {
+        for (index, bind) in query.binds.enumerated() where bind.text?.utf8.contains(0) == true {
+            throw PostgresError(
+                kind: .query, sqlState: "22021",
+                message: "parameter $\(index + 1) contains a NUL character, which PostgreSQL text cannot hold")
+        }
     }
 
     private func runSimple(_ sql: String) throws {

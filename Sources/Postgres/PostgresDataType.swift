@@ -32,6 +32,7 @@ public struct PostgresDataType: RawRepresentable, Sendable, Hashable, CustomStri
     public static let date = Self(1082)
     public static let timestamp = Self(1114)
     public static let timestamptz = Self(1184)
+    public static let timestamptzArray = Self(1185)
     public static let numeric = Self(1700)
     public static let uuid = Self(2950)
     public static let uuidArray = Self(2951)
@@ -45,7 +46,7 @@ public struct PostgresDataType: RawRepresentable, Sendable, Hashable, CustomStri
         21: "int2", 23: "int4", 25: "text", 26: "oid", 114: "json", 700: "float4",
         701: "float8", 705: "unknown", 1000: "bool[]", 1005: "int2[]", 1007: "int4[]",
         1009: "text[]", 1015: "varchar[]", 1016: "int8[]", 1022: "float8[]", 1042: "bpchar",
-        1043: "varchar", 1082: "date", 1114: "timestamp", 1184: "timestamptz",
+        1043: "varchar", 1082: "date", 1114: "timestamp", 1184: "timestamptz", 1185: "timestamptz[]",
         1700: "numeric", 2950: "uuid", 2951: "uuid[]", 3802: "jsonb",
     ]
 

@@ -95,28 +95,35 @@ public final class PostgresPool: Sendable {
     /// `settings` (transaction-local, such as `("heard.tenant_id", id)` for row-level security),
     /// then `body`; `COMMIT` when it returns, `ROLLBACK` when it throws (the error is rethrown).
     ///
+    /// Round trips are few: `BEGIN` and the settings travel with the transaction's first
+    /// statement, and statements `enqueue`d on it travel with the next one or with `COMMIT`. A
+    /// body that sends nothing (a request refused by validation) costs no round trip at all.
+    ///
     /// The transaction must not be used after `body` returns.
     public func transaction<Value>(
         settings: [(name: String, value: String)] = [],
         _ body: (PostgresTransaction) async throws -> Value
     ) async throws -> Value {
         try await withConnection { connection in
-            try await connection.simpleExecute("BEGIN")
-            let transaction = PostgresTransaction(connection: connection)
-            let result: Value
+            let transaction = PostgresTransaction(connection: connection, opening: Self.opening(settings))
             do {
-                for setting in settings {
-                    _ = try await connection.query("SELECT set_config(\(setting.name), \(setting.value), true)")
-                }
-                result = try await body(transaction)
+                let result = try await body(transaction)
+                try await transaction.commit()
+                return result
             } catch {
                 // If ROLLBACK fails the connection is not idle and will be discarded on release.
-                try? await connection.simpleExecute("ROLLBACK")
+                if transaction.hasBegun { try? await connection.simpleExecute("ROLLBACK") }
                 throw error
             }
-            try await connection.simpleExecute("COMMIT")
-            return result
         }
+    }
+
+    /// `BEGIN`, and one statement setting every setting.
+    private static func opening(_ settings: [(name: String, value: String)]) -> [PostgresQuery] {
+        guard !settings.isEmpty else { return ["BEGIN"] }
+        let calls = settings.indices.map { "set_config($\(2 * $0 + 1), $\(2 * $0 + 2), true)" }
+        let binds = settings.flatMap { [PostgresBind($0.name), PostgresBind($0.value)] }
+        return ["BEGIN", PostgresQuery(unsafeSQL: "SELECT " + calls.joined(separator: ", "), binds: binds)]
     }
 
     /// Lends a connection to `body` and takes it back afterwards, even when `body` throws.
@@ -155,8 +162,9 @@ public final class PostgresPool: Sendable {
     private func acquire() async throws -> PostgresConnection {
         let lease = try await lease()
         if case .connection(let connection) = lease {
-            if await connection.isAlive() { return connection }
-            connection.close()  // lost while idle (a server restart): replace it in its slot
+            // Lost while idle (a server restart)? Its first statement finds out and reconnects.
+            connection.markLent()
+            return connection
         }
         do {
             return try await PostgresConnection.connect(configuration: configuration)
@@ -255,16 +263,72 @@ public final class PostgresPool: Sendable {
 public struct PostgresTransaction: Sendable {
     /// The connection the transaction runs on.
     public let connection: PostgresConnection
+    private let unsent: Unsent
+
+    /// What is still to be sent (shared by the copies of the transaction its body may make).
+    private final class Unsent: Sendable {
+        let state: Mutex<State>
+        init(_ state: State) { self.state = Mutex(state) }
+    }
+
+    private struct State {
+        /// `BEGIN` and the settings, until they are sent with the first statement.
+        var opening: [PostgresQuery]?
+        /// Statements `enqueue`d and not sent yet.
+        var queued: [PostgresQuery] = []
+    }
+
+    init(connection: PostgresConnection, opening: [PostgresQuery]) {
+        self.connection = connection
+        self.unsent = Unsent(State(opening: opening))
+    }
+
+    /// Whether `BEGIN` has been sent (so a failure must roll back).
+    var hasBegun: Bool { unsent.state.withLock { $0.opening == nil } }
 
     /// Runs one statement in the transaction and returns its rows.
     public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await connection.query(query)
+        try await send(query).rows
     }
 
     /// Runs one statement in the transaction and returns the number of rows it changed.
     @discardableResult
     public func execute(_ query: PostgresQuery) async throws -> Int {
-        try await connection.execute(query)
+        try await send(query).rowsAffected
+    }
+
+    /// Queues a statement whose answer the caller does not need (an audit row): it is sent with
+    /// the transaction's next statement, or with `COMMIT`, so it costs no round trip of its
+    /// own. If it fails, that statement (or the commit) throws its error and nothing commits.
+    public func enqueue(_ query: PostgresQuery) {
+        unsent.state.withLock { $0.queued.append(query) }
+    }
+
+    private func takeUnsent() -> [PostgresQuery] {
+        unsent.state.withLock { state in
+            defer { state.opening = nil; state.queued = [] }
+            return (state.opening ?? []) + state.queued
+        }
+    }
+
+    private func send(_ query: PostgresQuery) async throws -> PostgresResult {
+        let unsent = takeUnsent()
+        if unsent.isEmpty { return try await connection.pipeline([query])[0] }
+        guard let result = try await connection.pipeline(unsent + [query]).last else {
+            throw PostgresError(kind: .query, message: "the pipeline returned no result")
+        }
+        return result
+    }
+
+    /// Sends what is queued and `COMMIT`; nothing at all when nothing was sent or queued.
+    func commit() async throws {
+        let statements: [PostgresQuery]? = unsent.state.withLock { state in
+            defer { state.opening = nil; state.queued = [] }
+            guard let opening = state.opening else { return state.queued }
+            return state.queued.isEmpty ? nil : opening + state.queued
+        }
+        guard let statements else { return }
+        _ = try await connection.pipeline(statements + ["COMMIT"])
     }
 }
 

@@ -70,7 +70,8 @@ final class AccessHarness: Sendable {
     func superuserCount(_ query: PostgresQuery) async throws -> Int {
         let pool = PostgresPool(configuration: database.configuration, size: 1)
         defer { pool.shutdown() }
-        return try await pool.query("SELECT (\(unsafeRaw: query.sql))::int").first?.decode(Int.self, at: 0) ?? -1
+        return try await pool.query(PostgresQuery(unsafeSQL: "SELECT (\(query.sql))::int", binds: query.binds))
+            .first?.decode(Int.self, at: 0) ?? -1
     }
 
     /// Audit rows as a superuser sees them (every tenant, and unattributed ones).

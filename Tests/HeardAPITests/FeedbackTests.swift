@@ -185,6 +185,24 @@ final class FeedbackTests: XCTestCase {
         XCTAssertEqual(tenantWide.status, 200, "the council sees its partners' feedback")
     }
 
+    func testTheCreatedAnswerIsTheRecordAReadReturns() throws {
+        let body = FeedbackSamples.body(externalID: "same-answer", overrides: [
+            "safeguarding_concern": "true", "equality": #"{"gender":"female","ethnicity":"white_british"}"#,
+            "given_at": #""2026-11-20T10:00:00.123456+01:00""#,
+            "responses": #"[{"measure":"worker_knows_me","score":3},{"measure":"listened_to","score":5}]"#,
+        ])
+        let created = try harness.send("POST", "/v1/feedback", key: writer, body: body)
+        XCTAssertEqual(created.status, 201, created.text)
+        let id = try XCTUnwrap(created.json["id"] as? String)
+        let read = try harness.send("GET", "/v1/feedback/\(id)", key: writer)
+        XCTAssertEqual(read.status, 200)
+        XCTAssertEqual(NSDictionary(dictionary: created.json), NSDictionary(dictionary: read.json))
+        XCTAssertEqual(created.header("ETag"), read.header("ETag"))
+        let retried = try harness.send("POST", "/v1/feedback", key: writer, body: body)
+        XCTAssertEqual(retried.status, 200)
+        XCTAssertEqual(NSDictionary(dictionary: retried.json), NSDictionary(dictionary: read.json))
+    }
+
     // MARK: Batches
 
     func testABatchMixingValidInvalidDuplicateAndConflictingRecords() async throws {
@@ -216,6 +234,100 @@ final class FeedbackTests: XCTestCase {
         XCTAssertEqual(alerts, 1)
         let audited = try await harness.superuserCount("SELECT count(*) FROM audit_events WHERE action = 'create' AND resource_type = 'feedback'")
         XCTAssertEqual(audited, 3, "one audit row per record created")
+    }
+
+    func testAKeyRepeatedWithinABatchWithOtherContentConflictsWithItsFirstRecord() async throws {
+        let records = [
+            FeedbackSamples.body(externalID: "twice-1"),
+            FeedbackSamples.body(externalID: "twice-1", overrides: ["kind": #""concern""#]),
+            FeedbackSamples.body(externalID: "twice-1"),
+        ]
+        let response = try harness.send("POST", "/v1/feedback/batch", key: writer, body: "[" + records.joined(separator: ",") + "]")
+        XCTAssertEqual(response.status, 200, response.text)
+        let results = try XCTUnwrap(response.json["results"] as? [[String: Any]])
+        XCTAssertEqual(results.map { $0["status"] as? String }, ["created", "conflict", "duplicate"])
+        XCTAssertEqual(Set(results.compactMap { $0["id"] as? String }).count, 1, "all three name the one record stored")
+        let stored = try await harness.superuserCount("SELECT count(*) FROM feedback WHERE kind = 'compliment'")
+        XCTAssertEqual(stored, 1)
+    }
+
+    func testAFullBatchIsStoredWholeAndItsRetryIsAllDuplicates() async throws {
+        let records = (0..<1000).map { n in
+            FeedbackSamples.body(externalID: "night-\(n)", overrides: [
+                "comment": "\"Comment \(n), with a comma and a \\\"quote\\\" and Siân\"",
+                "safeguarding_concern": n % 100 == 0 ? "true" : "false",
+                "team": n % 2 == 0 ? "null" : "\"south\"",
+            ])
+        }
+        let ndjson = records.joined(separator: "\n")
+        let first = try harness.send("POST", "/v1/feedback/batch", key: writer, body: ndjson, headers: ["Content-Type": "application/x-ndjson"])
+        XCTAssertEqual(first.status, 200, first.text)
+        XCTAssertEqual(first.json["created"] as? Int, 1000, first.text)
+        let stored = try await harness.superuserCount("SELECT count(*) FROM feedback")
+        XCTAssertEqual(stored, 1000)
+        let responses = try await harness.superuserCount("SELECT count(*) FROM feedback_responses")
+        XCTAssertEqual(responses, 2000, "every record's two responses")
+        let alerts = try await harness.superuserCount("SELECT count(*) FROM safeguarding_alerts")
+        XCTAssertEqual(alerts, 10)
+
+        // Each result names its own record: the 437th is the one sent 437th.
+        let results = try XCTUnwrap(first.json["results"] as? [[String: Any]])
+        let id = try XCTUnwrap(results[437]["id"] as? String)
+        let read = try harness.send("GET", "/v1/feedback/\(id)", key: writer)
+        XCTAssertEqual(read.json["external_id"] as? String, "night-437")
+        XCTAssertEqual(read.json["comment"] as? String, #"Comment 437, with a comma and a "quote" and Siân"#)
+        XCTAssertEqual(read.json["team"] as? String, "south")
+        XCTAssertEqual((read.json["responses"] as? [[String: Any]])?.count, 2)
+
+        let retry = try harness.send("POST", "/v1/feedback/batch", key: writer, body: ndjson, headers: ["Content-Type": "application/x-ndjson"])
+        XCTAssertEqual(retry.status, 200, retry.text)
+        XCTAssertEqual(retry.json["duplicate"] as? Int, 1000, retry.text)
+        let retried = try XCTUnwrap(retry.json["results"] as? [[String: Any]])
+        XCTAssertEqual(retried.map { $0["id"] as? String }, results.map { $0["id"] as? String })
+        let storedAfter = try await harness.superuserCount("SELECT count(*) FROM feedback")
+        XCTAssertEqual(storedAfter, 1000)
+    }
+
+    func testOverlappingBatchesAtOnceStoreEachRecordOnce() async throws {
+        // Two senders post the same 300 records at the same moment, in opposite orders.
+        let records = (0..<300).map { FeedbackSamples.body(externalID: "overlap-\($0)") }
+        let bodies = ["[" + records.joined(separator: ",") + "]", "[" + records.reversed().joined(separator: ",") + "]"]
+        let harness = self.harness!, writer = self.writer!
+        let answers = try await withThrowingTaskGroup(of: RawResponse.self) { group in
+            for body in bodies { group.addTask { try harness.send("POST", "/v1/feedback/batch", key: writer, body: body) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        for answer in answers { XCTAssertEqual(answer.status, 200, answer.text) }
+        XCTAssertEqual(answers.map { $0.json["created"] as? Int ?? -1 }.reduce(0, +), 300, "each record created by exactly one of them")
+        XCTAssertEqual(answers.map { $0.json["duplicate"] as? Int ?? -1 }.reduce(0, +), 300, "and reported a duplicate by the other")
+        let stored = try await harness.superuserCount("SELECT count(*) FROM feedback")
+        XCTAssertEqual(stored, 300)
+    }
+
+    func testBatchRecordsAreAttributedToTheirOrganisations() async throws {
+        let partner = try await harness.organisation("advocacy", in: council)
+        let records = [
+            FeedbackSamples.body(externalID: "org-1", overrides: ["organisation": #""advocacy""#]),
+            FeedbackSamples.body(externalID: "org-2", overrides: ["organisation": #""no-such-partner""#]),
+            FeedbackSamples.body(externalID: "org-3"),
+        ]
+        let response = try harness.send("POST", "/v1/feedback/batch", key: writer, body: "[" + records.joined(separator: ",") + "]")
+        XCTAssertEqual(response.status, 200, response.text)
+        let results = try XCTUnwrap(response.json["results"] as? [[String: Any]])
+        XCTAssertEqual(results.map { $0["status"] as? String }, ["created", "invalid", "created"])
+        XCTAssertEqual((results[1]["errors"] as? [[String: Any]])?.first?["field"] as? String, "organisation")
+        let attributed = try await harness.superuserCount("SELECT count(*) FROM feedback WHERE organisation_id = \(partner.id)")
+        XCTAssertEqual(attributed, 1)
+
+        // A partner's key attributes every record to its own organisation, and sees only those.
+        let partnerKey = try await harness.key(council, scopes: [.feedbackWrite, .feedbackRead], organisation: partner)
+        let own = try harness.send("POST", "/v1/feedback/batch", key: partnerKey,
+                                   body: "[" + FeedbackSamples.body(externalID: "org-4") + "," + FeedbackSamples.body(externalID: "org-3") + "]")
+        let ownResults = try XCTUnwrap(own.json["results"] as? [[String: Any]])
+        XCTAssertEqual(ownResults.map { $0["status"] as? String }, ["created", "conflict"])
+        XCTAssertNil(ownResults[1]["id"], "the council's own record is not the partner's to see, not even its id")
+        let partnerRecords = try await harness.superuserCount("SELECT count(*) FROM feedback WHERE organisation_id = \(partner.id)")
+        XCTAssertEqual(partnerRecords, 2)
     }
 
     func testAnNDJSONBatchWithABrokenLine() async throws {

@@ -72,7 +72,7 @@ private final class CapturedBytes: Sendable {
     var text: String { bytes.withLock { String(decoding: $0, as: UTF8.self) } }
 }
 
-public struct RawResponse {
+public struct RawResponse: Sendable {
     public var status: Int
     public var headers: [(String, String)]
     public var body: [UInt8]

@@ -55,6 +55,18 @@ final class TypeRoundTripTests: XCTestCase {
         }
     }
 
+    func testArraysOfInstantsAndOfOptionalsRoundTrip() async throws {
+        try await withTestPool { pool, _ in
+            let instants = [Date(timeIntervalSince1970: 1_763_803_800.123456), Date(timeIntervalSince1970: 0)]
+            let ids: [UUID?] = [UUID(), nil]
+            let flags: [Bool?] = [nil, false, true]
+            let row = try await pool.firstRow("SELECT \(instants) AS instants, \(ids) AS ids, \(flags) AS flags")
+            XCTAssertEqual(try row.decode([Date].self, column: "instants").map(Timestamp.format), instants.map(Timestamp.format))
+            XCTAssertEqual(try row.decode([UUID?].self, column: "ids"), ids)
+            XCTAssertEqual(try row.decode([Bool?].self, column: "flags"), flags)
+        }
+    }
+
     func testNullRoundTripsForEveryType() async throws {
         try await withTestPool { pool, _ in
             try await pool.execute("""

@@ -10,7 +10,7 @@ public typealias SecuredHandler = @Sendable (Request, AccessContext) async throw
 ///
 /// ```swift
 /// router.get("/v1/feedback/{id}", access.secure(.feedbackRead, resource: "feedback") { request, context in
-///     try await context.transaction { tx in ... try await tx.audit(.read, "feedback", id: id) ... }
+///     try await context.transaction { tx in ... tx.audit(.read, "feedback", id: id) ... }
 /// })
 /// ```
 public struct AccessControl: Sendable {
@@ -82,7 +82,7 @@ public struct AccessControl: Sendable {
         let rows = try await database.query(
             "SELECT key_id, tenant_id, organisation_id, scopes, expires_on, revoked FROM heard_authenticate(\(key.id), \(key.secretHash))")
         guard let row = rows.first else {
-            try? await database.execute("SELECT heard_audit_unattributed(\(resource), \(401)::integer, \(request.requestID))")
+            _ = try? await database.execute("SELECT heard_audit_unattributed(\(resource), \(401)::integer, \(request.requestID))")
             throw Self.unauthenticated("This API key is not valid.", invalidToken: true)
         }
         let principal = Principal(
@@ -120,7 +120,7 @@ public struct AccessControl: Sendable {
     private func recordRefusal(_ principal: Principal, _ request: Request, resource: String, outcome: AuditOutcome, status: Int) async {
         let resourceID = request.pathParameters["id"]
         _ = try? await database.transaction(settings: principal.databaseSettings) { transaction in
-            try await AuditTrail.record(on: transaction, principal: principal, requestID: request.requestID,
+            AuditTrail.record(on: transaction, principal: principal, requestID: request.requestID,
                                         action: AuditAction(method: request.method), resourceType: resource,
                                         resourceID: resourceID, rowsExported: nil, outcome: outcome, status: status)
         }
@@ -157,19 +157,20 @@ public struct TenantTransaction: Sendable {
         try await base.execute(query)
     }
 
-    /// One audit row per record created (a batch), in one statement.
-    public func auditCreated(_ resourceType: String, ids: [String]) async throws {
+    /// One audit row per record created (a batch), in one statement, queued like `audit`.
+    public func auditCreated(_ resourceType: String, ids: [String]) {
         guard !ids.isEmpty else { return }
-        try await base.execute("""
+        base.enqueue("""
             INSERT INTO audit_events (tenant_id, organisation_id, key_id, action, resource_type, resource_id, outcome, status, request_id)
             SELECT \(principal.tenantID), \(principal.organisationID), \(principal.keyID), 'create', \(resourceType), id, 'success', 200, \(requestID)
               FROM unnest(\(ids)::text[]) AS id
             """)
     }
 
-    /// Appends to the audit trail, in this transaction: the record exists exactly when the work does.
-    public func audit(_ action: AuditAction, _ resourceType: String, id: String? = nil, rowsExported: Int? = nil) async throws {
-        try await AuditTrail.record(on: base, principal: principal, requestID: requestID, action: action,
+    /// Appends to the audit trail, in this transaction: the record exists exactly when the work
+    /// does. The row is queued and sent with the next statement or the commit.
+    public func audit(_ action: AuditAction, _ resourceType: String, id: String? = nil, rowsExported: Int? = nil) {
+        AuditTrail.record(on: base, principal: principal, requestID: requestID, action: action,
                                     resourceType: resourceType, resourceID: id, rowsExported: rowsExported,
                                     outcome: .success, status: 200)
     }

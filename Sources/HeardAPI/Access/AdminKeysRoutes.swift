@@ -36,7 +36,7 @@ struct AdminKeysRoutes {
         let id = try Self.keyID(request)
         let record = try await context.transaction { tx in
             let record = try await operation(tx.base, context.principal.tenantID, id)
-            if record != nil { try await tx.audit(action, "api_key", id: id.lowercased) }
+            if record != nil { tx.audit(action, "api_key", id: id.lowercased) }
             return record
         }
         guard let record else { throw HTTPError(.notFound, detail: "There is no API key with this id.") }
@@ -83,7 +83,7 @@ struct AdminKeysRoutes {
             let created = try await KeyStore.create(
                 on: tx.base, tenantID: principal.tenantID, organisationID: organisationID, name: name ?? "",
                 scopes: scopes ?? [], expiresOn: expiresOn, createdBy: principal.keyID)
-            try await tx.audit(.create, "api_key", id: created.0.id.lowercased)
+            tx.audit(.create, "api_key", id: created.0.id.lowercased)
             return created
         }
         return .json(CreatedKey(record: record, key: key), status: .created,
@@ -97,7 +97,7 @@ struct AdminKeysRoutes {
         try query.finish()
         let rows = try await context.transaction { tx in
             let rows = try await KeyStore.list(on: tx.base, tenantID: context.principal.tenantID, after: after, limit: limit + 1)
-            try await tx.audit(.list, "api_key", rowsExported: min(rows.count, limit))
+            tx.audit(.list, "api_key", rowsExported: min(rows.count, limit))
             return rows
         }
         let page = rows.prefix(limit)

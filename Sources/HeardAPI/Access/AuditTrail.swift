@@ -23,11 +23,13 @@ public enum AuditOutcome: String, Sendable, Codable, CaseIterable {
 /// The audit trail: who read, exported or wrote which record, and who was refused. The service's
 /// database role can only append to it (and read its own tenant's part).
 enum AuditTrail {
+    /// Queues the audit row on `transaction`: it travels with the transaction's next statement
+    /// or its `COMMIT` (no round trip of its own) and commits, or fails, with the work.
     static func record(
         on transaction: PostgresTransaction, principal: Principal, requestID: String, action: AuditAction,
         resourceType: String, resourceID: String?, rowsExported: Int?, outcome: AuditOutcome, status: Int
-    ) async throws {
-        try await transaction.execute("""
+    ) {
+        transaction.enqueue("""
             INSERT INTO audit_events (tenant_id, organisation_id, key_id, action, resource_type, resource_id,
                                       rows_exported, outcome, status, request_id)
             VALUES (\(principal.tenantID), \(principal.organisationID), \(principal.keyID), \(action.rawValue),
@@ -103,7 +105,7 @@ enum AuditTrail {
                  ORDER BY id DESC
                  LIMIT \(limit + 1)
                 """)
-            try await tx.audit(.list, "audit_event", rowsExported: min(rows.count, limit))
+            tx.audit(.list, "audit_event", rowsExported: min(rows.count, limit))
             return rows
         }
         let events = try rows.prefix(limit).map { row in

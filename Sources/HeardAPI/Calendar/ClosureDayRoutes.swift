@@ -44,7 +44,7 @@ struct ClosureDayRoutes {
                     INSERT INTO tenant_closure_days (tenant_id, day, reason) VALUES (\(context.principal.tenantID), \(day), \(reason))
                     ON CONFLICT (tenant_id, day) DO NOTHING
                     """)
-                if inserted == 1 { try await tx.audit(.create, "closure_day", id: day.description) }
+                if inserted == 1 { tx.audit(.create, "closure_day", id: day.description) }
                 return inserted == 1
             }
             guard created else {
@@ -61,7 +61,7 @@ struct ClosureDayRoutes {
             }
             let deleted = try await context.transaction { tx -> Bool in
                 let deleted = try await tx.execute("DELETE FROM tenant_closure_days WHERE tenant_id = \(context.principal.tenantID) AND day = \(day)")
-                if deleted == 1 { try await tx.audit(.delete, "closure_day", id: day.description) }
+                if deleted == 1 { tx.audit(.delete, "closure_day", id: day.description) }
                 return deleted == 1
             }
             guard deleted else { throw HTTPError(.notFound, detail: "\(day) is not a closure day.") }

@@ -7,7 +7,8 @@ import Postgres
 /// own; the answer says, in input order, what became of each: `created`, `duplicate` (the same
 /// content was already there), `conflict` (the natural key is taken by different content) or
 /// `invalid` (with its errors). One bad record never blocks the good ones. The whole batch is
-/// one transaction, so a batch cut off half-way leaves nothing, and a retry is safe.
+/// one transaction, so a batch cut off half-way leaves nothing, and a retry is safe. However
+/// many records it holds, the valid ones are stored by one statement (`FeedbackStore.storeMany`).
 enum FeedbackBatch {
     static let maxRecords = 1000
 
@@ -32,51 +33,92 @@ enum FeedbackBatch {
         let principal = context.principal
         let answer = try await context.transaction { tx -> Answer in
             let measures = try await MeasureStore.all(on: tx.base, tenantID: principal.tenantID)
-            var organisations: [String: UUID] = [:]
-            var results: [RecordResult] = []
-            var createdIDs: [String] = []
-            results.reserveCapacity(documents.count)
+            var results = [RecordResult?](repeating: nil, count: documents.count)
+            func invalid(_ index: Int, _ error: HTTPError) {
+                let errors = error.errors.isEmpty ? [FieldError(field: "(record)", message: error.detail)] : error.errors
+                results[index] = RecordResult(index: index, status: "invalid", errors: errors)
+            }
+
+            // 1. Validate every record on its own.
+            var parsed: [(index: Int, feedback: NewFeedback)] = []
+            parsed.reserveCapacity(documents.count)
             for (index, document) in documents.enumerated() {
-                let feedback: NewFeedback
-                let organisationID: UUID?
-                do {
+                do throws(HTTPError) {
                     guard case .object(let members) = try document.get() else {
                         throw HTTPError.validation([FieldError(field: "(record)", message: "must be a JSON object")])
                     }
                     var fields = FieldReader(members: members, prefix: "")
-                    feedback = try NewFeedback.parse(&fields, measures: measures)
-                    if let slug = feedback.organisation, let known = organisations[slug] {
-                        organisationID = known
-                    } else {
-                        organisationID = try await FeedbackRoutes.organisation(feedback.organisation, for: principal, on: tx)
-                        if let slug = feedback.organisation { organisations[slug] = organisationID }
-                    }
-                } catch let error as HTTPError {
-                    let errors = error.errors.isEmpty ? [FieldError(field: "(record)", message: error.detail)] : error.errors
-                    results.append(RecordResult(index: index, status: "invalid", errors: errors))
-                    continue
-                }
-                guard let stored = try await FeedbackStore.store(feedback, organisationID: organisationID, on: tx) else {
-                    results.append(RecordResult(index: index, status: "conflict", detail: "Another record already has this source_system and external_id."))
-                    continue
-                }
-                let id = stored.id.lowercased
-                if stored.created {
-                    createdIDs.append(id)
-                    results.append(RecordResult(index: index, status: "created", id: id))
-                } else if stored.contentHash == feedback.contentHash {
-                    results.append(RecordResult(index: index, status: "duplicate", id: id))
-                } else {
-                    results.append(RecordResult(index: index, status: "conflict", id: id,
-                                          detail: "Feedback \(id) already has this source_system and external_id, with different content; it was not changed."))
+                    parsed.append((index, try NewFeedback.parse(&fields, measures: measures)))
+                } catch {
+                    invalid(index, error)
                 }
             }
-            try await tx.auditCreated("feedback", ids: createdIDs)
-            func count(_ status: String) -> Int { results.filter { $0.status == status }.count }
-            return Answer(results: results, created: count("created"), duplicate: count("duplicate"),
+
+            // 2. Attribute each to its organisation (one lookup for all the names), and hold back
+            //    a natural key the batch repeats: its first record decides what the others are.
+            let known = try await FeedbackRoutes.organisations(named: Set(parsed.compactMap(\.feedback.organisation)), on: tx)
+            var toStore: [(index: Int, feedback: NewFeedback, organisationID: UUID?)] = []
+            var repeats: [(index: Int, first: Int, contentHash: String)] = []
+            var firstWithKey: [NaturalKey: Int] = [:]
+            for (index, feedback) in parsed {
+                let organisationID: UUID?
+                do throws(HTTPError) {
+                    organisationID = try FeedbackRoutes.attribution(feedback.organisation, for: principal, known: known)
+                } catch {
+                    invalid(index, error)
+                    continue
+                }
+                let key = NaturalKey(sourceSystem: feedback.sourceSystem, externalID: feedback.externalID)
+                if let first = firstWithKey[key] {
+                    repeats.append((index, first, feedback.contentHash))
+                } else {
+                    firstWithKey[key] = toStore.count
+                    toStore.append((index, feedback, organisationID))
+                }
+            }
+
+            // 3. Store them all at once.
+            let stored = try await FeedbackStore.storeMany(toStore.map { ($0.feedback, $0.organisationID) }, on: tx)
+            var createdIDs: [String] = []
+            for (position, item) in toStore.enumerated() {
+                results[item.index] = Self.result(item.index, stored[position], contentHash: item.feedback.contentHash)
+                if case .created(let id)? = stored[position] { createdIDs.append(id.lowercased) }
+            }
+            for repeated in repeats {
+                // The same record twice in one batch is a duplicate of the first; a different one
+                // with the same key conflicts with it, as it would in two requests.
+                let first: FeedbackStore.StoredInBatch? = switch stored[repeated.first] {
+                case .created(let id)?: .existing(id, contentHash: toStore[repeated.first].feedback.contentHash)
+                case let other: other
+                }
+                results[repeated.index] = Self.result(repeated.index, first, contentHash: repeated.contentHash)
+            }
+            tx.auditCreated("feedback", ids: createdIDs)
+            let all = results.compactMap { $0 }
+            func count(_ status: String) -> Int { all.filter { $0.status == status }.count }
+            return Answer(results: all, created: count("created"), duplicate: count("duplicate"),
                           conflict: count("conflict"), invalid: count("invalid"))
         }
         return .json(answer)
+    }
+
+    private struct NaturalKey: Hashable {
+        var sourceSystem: String
+        var externalID: String
+    }
+
+    private static func result(_ index: Int, _ stored: FeedbackStore.StoredInBatch?, contentHash: String) -> RecordResult {
+        switch stored {
+        case .created(let id)?:
+            return RecordResult(index: index, status: "created", id: id.lowercased)
+        case .existing(let id, let existingHash)? where existingHash == contentHash:
+            return RecordResult(index: index, status: "duplicate", id: id.lowercased)
+        case .existing(let id, _)?:
+            return RecordResult(index: index, status: "conflict", id: id.lowercased,
+                                detail: "Feedback \(id.lowercased) already has this source_system and external_id, with different content; it was not changed.")
+        case nil:
+            return RecordResult(index: index, status: "conflict", detail: "Another record already has this source_system and external_id.")
+        }
     }
 
     /// The records of the body: a JSON array, or one JSON object per line for NDJSON. A record

@@ -96,7 +96,7 @@ enum FeedbackCorrection {
                 INSERT INTO feedback_history (tenant_id, feedback_id, version, key_id, request_id, changes)
                 VALUES (\(principal.tenantID), \(id), \(current.version + 1), \(principal.keyID), \(request.requestID), \(history.serialized)::jsonb)
                 """)
-            try await tx.audit(.update, "feedback", id: id.lowercased)
+            tx.audit(.update, "feedback", id: id.lowercased)
             guard let record = try await FeedbackStore.find(id, on: tx, includeFreeText: principal.has(.freeTextRead)) else {
                 throw FeedbackRoutes.notFound
             }

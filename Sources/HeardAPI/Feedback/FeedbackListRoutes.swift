@@ -85,7 +85,7 @@ struct FeedbackListRoutes {
             }
             let (records, hasMore) = try await FeedbackListStore.page(
                 filter, measureID: measureID, after: after?.seq, limit: limit, on: tx, includeFreeText: includeFreeText)
-            try await tx.audit(format == .csv ? .export : .list, "feedback", rowsExported: records.count)
+            tx.audit(format == .csv ? .export : .list, "feedback", rowsExported: records.count)
             return (records, measures, hasMore)
         }
         let next = hasMore ? records.last.map { Cursor.encode(Position(seq: $0.seq)) } : nil

@@ -20,7 +20,7 @@ struct FeedbackRoutes {
             let includeFreeText = context.principal.has(.freeTextRead)
             let record = try await context.transaction { tx in
                 let record = try await FeedbackStore.find(id, on: tx, includeFreeText: includeFreeText)
-                if record != nil { try await tx.audit(.read, "feedback", id: id.lowercased) }
+                if record != nil { tx.audit(.read, "feedback", id: id.lowercased) }
                 return record
             }
             guard let record else { throw Self.notFound }
@@ -44,9 +44,9 @@ struct FeedbackRoutes {
             let outcome = try await FeedbackStore.insert(feedback, organisationID: organisationID, on: tx, includeFreeText: includeFreeText)
             switch outcome {
             case .created(let record):
-                try await tx.audit(.create, "feedback", id: record.id.lowercased)
+                tx.audit(.create, "feedback", id: record.id.lowercased)
             case .existing(let record) where record.contentHash == feedback.contentHash:
-                try await tx.audit(.read, "feedback", id: record.id.lowercased)
+                tx.audit(.read, "feedback", id: record.id.lowercased)
             case .existing(let record):
                 var conflict = HTTPError(
                     .conflict, type: "natural-key-conflict", title: "Already recorded with different content",
@@ -69,9 +69,23 @@ struct FeedbackRoutes {
     /// The organisation a record is attributed to: a partner key's own, always; for a tenant
     /// key, the one named (which must exist), or none.
     static func organisation(_ slug: String?, for principal: Principal, on tx: TenantTransaction) async throws -> UUID? {
+        let known = try await organisations(named: slug.map { [$0] } ?? [], on: tx)
+        return try attribution(slug, for: principal, known: known)
+    }
+
+    /// The ids of the tenant's organisations among `slugs`, in one query.
+    static func organisations(named slugs: Set<String>, on tx: TenantTransaction) async throws -> [String: UUID] {
+        guard !slugs.isEmpty else { return [:] }
+        let rows = try await tx.query("""
+            SELECT slug, id FROM organisations WHERE tenant_id = \(tx.principal.tenantID) AND slug = ANY(\(Array(slugs))::text[])
+            """)
+        return try Dictionary(uniqueKeysWithValues: rows.map { (try $0.decode(String.self, column: "slug"), try $0.decode(UUID.self, column: "id")) })
+    }
+
+    /// `organisation(_:for:on:)` with the named organisations already looked up.
+    static func attribution(_ slug: String?, for principal: Principal, known: [String: UUID]) throws(HTTPError) -> UUID? {
         guard let slug else { return principal.organisationID }
-        let rows = try await tx.query("SELECT id FROM organisations WHERE tenant_id = \(principal.tenantID) AND slug = \(slug)")
-        guard let id = try rows.first?.decode(UUID.self, column: "id") else {
+        guard let id = known[slug] else {
             throw HTTPError.validation([FieldError(field: "organisation", message: "is not an organisation of this tenant")])
         }
         if let own = principal.organisationID, own != id {

@@ -107,10 +107,20 @@ enum FeedbackStore {
         case hidden
     }
 
+    /// What `store` did.
+    enum Stored {
+        /// The record it created, whole.
+        case created(FeedbackRecord)
+        /// The same (source_system, external_id) was already there: its id and content hash.
+        case existing(id: UUID, contentHash: String)
+    }
+
     /// Stores `feedback` unless its (source_system, external_id) exists, in one statement: the
     /// record, its scored responses and, for a safeguarding concern, the alert are written
-    /// together or not at all. Returns the new id, or the existing record's id and hash.
-    static func store(_ feedback: NewFeedback, organisationID: UUID?, on tx: TenantTransaction) async throws -> (id: UUID, created: Bool, contentHash: String)? {
+    /// together or not at all. The statement returns what only the database knows (id, times,
+    /// organisation, alert); the rest of the record is what was sent, so creating needs no
+    /// read-back. Nil when the natural key is taken by a record this key cannot see.
+    static func store(_ feedback: NewFeedback, organisationID: UUID?, on tx: TenantTransaction, includeFreeText: Bool) async throws -> Stored? {
         let tenant = tx.principal.tenantID
         let inserted = try await tx.query("""
             WITH new AS (
@@ -124,7 +134,7 @@ enum FeedbackStore {
                         \(feedback.safeguardingConcern), \(feedback.equality?.gender?.rawValue), \(feedback.equality?.ethnicity?.rawValue),
                         \(feedback.equality?.disability?.rawValue), \(feedback.contentHash), \(tx.principal.keyID))
                 ON CONFLICT (tenant_id, source_system, external_id) DO NOTHING
-                RETURNING id, organisation_id, safeguarding_concern
+                RETURNING id, organisation_id, safeguarding_concern, given_at, version, created_at, updated_at
             ), responses AS (
                 INSERT INTO feedback_responses (tenant_id, feedback_id, measure_id, measure_version, score)
                 SELECT \(tenant), new.id, r.measure_id, r.measure_version, r.score
@@ -133,25 +143,142 @@ enum FeedbackStore {
             ), alert AS (
                 INSERT INTO safeguarding_alerts (tenant_id, feedback_id, organisation_id)
                 SELECT \(tenant), new.id, new.organisation_id FROM new WHERE new.safeguarding_concern
+                RETURNING id, status
             )
-            SELECT id FROM new
+            SELECT new.id, new.given_at, new.version, new.created_at, new.updated_at, o.slug AS organisation,
+                   alert.id AS alert_id, alert.status AS alert_status
+              FROM new
+              LEFT JOIN organisations o ON o.tenant_id = \(tenant) AND o.id = new.organisation_id
+              LEFT JOIN alert ON true
             """)
-        if let id = try inserted.first?.decode(UUID.self, column: "id") {
-            return (id, true, feedback.contentHash)
+        if let row = inserted.first {
+            return .created(try createdRecord(feedback, row: row, includeFreeText: includeFreeText))
         }
         let existing = try await tx.query("""
             SELECT id, content_hash FROM feedback
              WHERE tenant_id = \(tenant) AND source_system = \(feedback.sourceSystem) AND external_id = \(feedback.externalID)
             """)
         guard let row = existing.first else { return nil }
-        return (try row.decode(UUID.self, column: "id"), false, try row.decode(String.self, column: "content_hash"))
+        return .existing(id: try row.decode(UUID.self, column: "id"), contentHash: try row.decode(String.self, column: "content_hash"))
     }
 
-    /// Stores `feedback` and reads back the record it created, or the one already there.
+    /// The record `store` created: what was sent, with what the database added.
+    private static func createdRecord(_ feedback: NewFeedback, row: PostgresRow, includeFreeText: Bool) throws -> FeedbackRecord {
+        let alertID = try row.decode(UUID?.self, column: "alert_id")
+        let equality = feedback.equality.flatMap { equality in
+            equality.gender == nil && equality.ethnicity == nil && equality.disability == nil ? nil
+                : FeedbackRecord.Equality(gender: equality.gender?.rawValue, ethnicity: equality.ethnicity?.rawValue,
+                                          disability: equality.disability?.rawValue)
+        }
+        return FeedbackRecord(
+            id: try row.decode(UUID.self, column: "id"), sourceSystem: feedback.sourceSystem, externalId: feedback.externalID,
+            channel: feedback.channel.rawValue, respondentRole: feedback.respondentRole.rawValue, ageBand: feedback.ageBand.rawValue,
+            serviceArea: feedback.serviceArea.rawValue, team: feedback.team, stage: feedback.stage.rawValue, kind: feedback.kind.rawValue,
+            givenAt: try row.decode(Date.self, column: "given_at"), subjectRef: feedback.subjectRef,
+            // As a read answers them: by measure code, with the wording and version they were given against.
+            responses: feedback.responses.sorted { $0.measure.code < $1.measure.code }.map { response in
+                FeedbackRecord.ScoredResponse(measure: response.measure.code, score: response.score, wording: response.measure.wording,
+                                              measureVersion: response.measure.version, agrees: response.score >= response.measure.scale.agreeFrom)
+            },
+            comment: includeFreeText ? feedback.comment : nil, includesFreeText: includeFreeText, anonymous: feedback.anonymous,
+            consentToFollowUp: feedback.consentToFollowUp, safeguardingConcern: feedback.safeguardingConcern,
+            safeguardingAlert: try alertID.map { FeedbackRecord.AlertSummary(id: $0.lowercased, status: try row.decode(String.self, column: "alert_status")) },
+            equality: equality, organisation: try row.decode(String?.self, column: "organisation"),
+            version: try row.decode(Int.self, column: "version"), createdAt: try row.decode(Date.self, column: "created_at"),
+            updatedAt: try row.decode(Date.self, column: "updated_at"), contentHash: feedback.contentHash)
+    }
+
+    /// What `storeMany` did with one record.
+    enum StoredInBatch: Equatable {
+        case created(UUID)
+        /// The natural key was already there: that record's id and content hash.
+        case existing(UUID, contentHash: String)
+    }
+
+    /// Stores many records in two statements, whatever their number: one inserts every record
+    /// whose (source_system, external_id) is new, with its responses and any alert; one reads
+    /// the id and content hash of those already there. Answers per record, in order; nil where
+    /// the natural key is taken by a record this key cannot see. The records' natural keys must
+    /// differ from one another. Rows are inserted in natural-key order, so two batches that
+    /// overlap wait for each other instead of deadlocking.
+    static func storeMany(_ records: [(feedback: NewFeedback, organisationID: UUID?)], on tx: TenantTransaction) async throws -> [StoredInBatch?] {
+        guard !records.isEmpty else { return [] }
+        let tenant = tx.principal.tenantID
+        let feedback = records.map(\.feedback)
+        let responses = feedback.enumerated().flatMap { index, record in record.responses.map { (index + 1, $0) } }
+        let created = try await tx.query("""
+            WITH input AS (
+                SELECT *
+                  FROM unnest(\(records.map(\.organisationID))::uuid[], \(feedback.map(\.sourceSystem))::text[],
+                              \(feedback.map(\.externalID))::text[], \(feedback.map(\.channel.rawValue))::text[],
+                              \(feedback.map(\.respondentRole.rawValue))::text[], \(feedback.map(\.ageBand.rawValue))::text[],
+                              \(feedback.map(\.serviceArea.rawValue))::text[], \(feedback.map(\.team))::text[],
+                              \(feedback.map(\.stage.rawValue))::text[], \(feedback.map(\.kind.rawValue))::text[],
+                              \(feedback.map(\.givenAt))::timestamptz[], \(feedback.map(\.subjectRef))::text[],
+                              \(feedback.map(\.comment))::text[], \(feedback.map(\.anonymous))::boolean[],
+                              \(feedback.map(\.consentToFollowUp))::boolean[], \(feedback.map(\.safeguardingConcern))::boolean[],
+                              \(feedback.map { $0.equality?.gender?.rawValue })::text[], \(feedback.map { $0.equality?.ethnicity?.rawValue })::text[],
+                              \(feedback.map { $0.equality?.disability?.rawValue })::text[], \(feedback.map(\.contentHash))::text[])
+                       WITH ORDINALITY AS i (organisation_id, source_system, external_id, channel, respondent_role, age_band,
+                                             service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
+                                             consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, n)
+            ), new AS (
+                INSERT INTO feedback (tenant_id, organisation_id, source_system, external_id, channel, respondent_role, age_band,
+                                      service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
+                                      consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, created_by)
+                SELECT \(tenant), organisation_id, source_system, external_id, channel, respondent_role, age_band,
+                       service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
+                       consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, \(tx.principal.keyID)
+                  FROM input
+                 ORDER BY source_system, external_id
+                ON CONFLICT (tenant_id, source_system, external_id) DO NOTHING
+                RETURNING id, source_system, external_id, organisation_id, safeguarding_concern
+            ), numbered AS (
+                SELECT input.n, new.id, new.organisation_id, new.safeguarding_concern
+                  FROM new JOIN input USING (source_system, external_id)
+            ), responses AS (
+                INSERT INTO feedback_responses (tenant_id, feedback_id, measure_id, measure_version, score)
+                SELECT \(tenant), numbered.id, r.measure_id, r.measure_version, r.score
+                  FROM unnest(\(responses.map(\.0))::bigint[], \(responses.map(\.1.measure.id))::uuid[],
+                              \(responses.map(\.1.measure.version))::int[], \(responses.map(\.1.score))::int[])
+                       AS r (n, measure_id, measure_version, score)
+                  JOIN numbered USING (n)
+            ), alert AS (
+                INSERT INTO safeguarding_alerts (tenant_id, feedback_id, organisation_id)
+                SELECT \(tenant), id, organisation_id FROM numbered WHERE safeguarding_concern
+            )
+            SELECT n, id FROM numbered
+            """)
+        var answers = [StoredInBatch?](repeating: nil, count: records.count)
+        for row in created {
+            answers[try row.decode(Int.self, column: "n") - 1] = .created(try row.decode(UUID.self, column: "id"))
+        }
+        let others = answers.indices.filter { answers[$0] == nil }
+        guard !others.isEmpty else { return answers }
+        let existing = try await tx.query("""
+            SELECT i.n, f.id, f.content_hash
+              FROM unnest(\(others.map { feedback[$0].sourceSystem })::text[], \(others.map { feedback[$0].externalID })::text[],
+                          \(others.map { $0 + 1 })::bigint[]) AS i (source_system, external_id, n)
+              JOIN feedback f ON f.tenant_id = \(tenant) AND f.source_system = i.source_system AND f.external_id = i.external_id
+            """)
+        for row in existing {
+            answers[try row.decode(Int.self, column: "n") - 1] = .existing(try row.decode(UUID.self, column: "id"),
+                                                                          contentHash: try row.decode(String.self, column: "content_hash"))
+        }
+        return answers
+    }
+
+    /// Stores `feedback` and answers with the record it created, or the one already there.
     static func insert(_ feedback: NewFeedback, organisationID: UUID?, on tx: TenantTransaction, includeFreeText: Bool) async throws -> Outcome {
-        guard let stored = try await store(feedback, organisationID: organisationID, on: tx),
-              let record = try await find(stored.id, on: tx, includeFreeText: includeFreeText) else { return .hidden }
-        return stored.created ? .created(record) : .existing(record)
+        switch try await store(feedback, organisationID: organisationID, on: tx, includeFreeText: includeFreeText) {
+        case .created(let record)?:
+            return .created(record)
+        case .existing(let id, _)?:
+            guard let record = try await find(id, on: tx, includeFreeText: includeFreeText) else { return .hidden }
+            return .existing(record)
+        case nil:
+            return .hidden
+        }
     }
 
     /// The columns of a record with its organisation and alert: constant SQL (no values), with

@@ -123,7 +123,7 @@ struct MeasureRoutes {
                 measure = try await context.transaction { tx in
                     let id = try await MeasureStore.create(code: code, group: group, wording: wording, scale: scale, active: active,
                                                            on: tx.base, tenantID: tenant)
-                    try await tx.audit(.create, "measure", id: id.lowercased)
+                    tx.audit(.create, "measure", id: id.lowercased)
                     return try Self.found(try await MeasureStore.find(id, on: tx.base, tenantID: tenant))
                 }
             } catch let error as PostgresError where error.isUniqueViolation {
@@ -155,7 +155,7 @@ struct MeasureRoutes {
                 if let active, active != current.active {
                     try await tx.execute("UPDATE measures SET active = \(active) WHERE tenant_id = \(tenant) AND id = \(id)")
                 }
-                try await tx.audit(.update, "measure", id: id.lowercased)
+                tx.audit(.update, "measure", id: id.lowercased)
                 return try Self.found(try await MeasureStore.find(id, on: tx.base, tenantID: tenant))
             }
             return .json(measure)

@@ -34,6 +34,8 @@ struct NewFeedback: Sendable {
     var equality: Equality?
     /// The partner organisation's slug, as sent.
     var organisation: String?
+    /// SHA-256 of the content in a canonical form (see `canonicalHash`), worked out once.
+    private(set) var contentHash = ""
 
     static let maxResponses = 100
     static let maxCommentLength = 8000
@@ -106,16 +108,18 @@ struct NewFeedback: Sendable {
               let givenAt else {
             throw HTTPError.validation([FieldError(field: "(body)", message: "is incomplete")])  // unreachable: finish() threw
         }
-        return NewFeedback(
+        var feedback = NewFeedback(
             sourceSystem: sourceSystem, externalID: externalID, channel: channel, respondentRole: role, ageBand: ageBand,
             serviceArea: serviceArea, team: team, stage: stage, kind: kind, givenAt: givenAt, subjectRef: subjectRef,
             responses: responses, comment: comment, anonymous: anonymous, consentToFollowUp: consent,
             safeguardingConcern: safeguarding, equality: equality, organisation: organisation)
+        feedback.contentHash = feedback.canonicalHash()
+        return feedback
     }
 
     /// SHA-256 of the content in a canonical form (responses by measure, the instant to the
     /// microsecond): a retry with the same content has the same hash, whatever its key order.
-    var contentHash: String {
+    private func canonicalHash() -> String {
         var parts: [String] = [
             sourceSystem, externalID, channel.rawValue, respondentRole.rawValue, ageBand.rawValue, serviceArea.rawValue,
             team ?? "\u{0}", stage.rawValue, kind.rawValue, String(Int64((givenAt.timeIntervalSince1970 * 1_000_000).rounded())),

@@ -42,7 +42,7 @@ struct SafeguardingRoutes {
             let alert = try await context.transaction { tx in
                 let alert = try await SafeguardingStore.find(id, on: tx, now: now, rule: try await tenantRule(tx),
                                                              includeFreeText: context.principal.has(.freeTextRead))
-                if alert != nil { try await tx.audit(.read, Self.resource, id: id.lowercased) }
+                if alert != nil { tx.audit(.read, Self.resource, id: id.lowercased) }
                 return alert
             }
             guard let alert else { throw Self.notFound }
@@ -82,7 +82,7 @@ struct SafeguardingRoutes {
         let rows = try await context.transaction { tx in
             let rows = try await SafeguardingStore.list(on: tx, filter: filter, after: after, limit: limit + 1, now: now,
                                                         rule: try await tenantRule(tx), includeFreeText: includeFreeText)
-            try await tx.audit(.list, Self.resource, rowsExported: min(rows.count, limit))
+            tx.audit(.list, Self.resource, rowsExported: min(rows.count, limit))
             return rows
         }
         let page = rows.prefix(limit)
@@ -118,7 +118,7 @@ struct SafeguardingRoutes {
                 return nil
             }
             // The 409 shows the acknowledgement that stands: that is a read of it.
-            try await tx.audit(changed ? .update : .read, Self.resource, id: id.lowercased)
+            tx.audit(changed ? .update : .read, Self.resource, id: id.lowercased)
             return changed ? .done(alert) : .already(alert)
         }
         switch outcome {
