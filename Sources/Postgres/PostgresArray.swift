@@ -97,23 +97,27 @@ extension UInt8: PostgresArrayElement {
 
 /// PostgreSQL's array literal syntax, one dimension: `{a,"b c",NULL,"NULL","q\"uote"}`.
 enum ArrayLiteral {
-    /// Quotes every element, so no element text can be mistaken for syntax or for NULL.
+    /// Quotes every element, so no element text can be mistaken for syntax or for NULL. Works on
+    /// UTF-8 bytes: `"` and `\\` are ASCII, so escaping them never splits a character.
     static func format(_ elements: [String?]) -> String {
-        var out = "{"
+        var out: [UInt8] = []
+        out.reserveCapacity(2 + elements.reduce(0) { $0 + ($1?.utf8.count ?? 4) + 3 })
+        out.append(UInt8(ascii: "{"))
         for (index, element) in elements.enumerated() {
-            if index > 0 { out += "," }
+            if index > 0 { out.append(UInt8(ascii: ",")) }
             guard let element else {
-                out += "NULL"
+                out.append(contentsOf: "NULL".utf8)
                 continue
             }
-            out += "\""
-            for character in element.unicodeScalars {
-                if character == "\"" || character == "\\" { out += "\\" }
-                out.unicodeScalars.append(character)
+            out.append(UInt8(ascii: "\""))
+            for byte in element.utf8 {
+                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                out.append(byte)
             }
-            out += "\""
+            out.append(UInt8(ascii: "\""))
         }
-        return out + "}"
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The elements (nil for NULL), or nil if `text` is not a one-dimensional array literal.

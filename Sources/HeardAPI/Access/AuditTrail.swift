@@ -67,7 +67,7 @@ enum AuditTrail {
         }
 
         enum CodingKeys: String, CodingKey {
-            case id, occurredAt, keyId, organisationId, action, resourceType, resourceId, rowsExported, outcome, status, requestId
+            case id, occurredAt = "occurred_at", keyId = "key_id", organisationId = "organisation_id", action, resourceType = "resource_type", resourceId = "resource_id", rowsExported = "rows_exported", outcome, status, requestId = "request_id"
         }
     }
 

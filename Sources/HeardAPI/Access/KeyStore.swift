@@ -14,7 +14,7 @@ public struct APIKeyRecord: Encodable, Sendable {
     public var revokedAt: Date?
 
     enum CodingKeys: String, CodingKey {
-        case id, name, scopes, organisation, expiresOn, createdAt, revokedAt
+        case id, name, scopes, organisation, expiresOn = "expires_on", createdAt = "created_at", revokedAt = "revoked_at"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -65,6 +65,8 @@ public enum KeyStore {
     struct Position: Codable {
         var createdAt: String
         var id: UUID
+
+        enum CodingKeys: String, CodingKey { case createdAt = "created_at", id }
     }
 
     /// A page of a tenant's keys, newest first, each with the position it ends at.

@@ -14,7 +14,8 @@ import Postgres
 /// ```
 public struct FieldReader {
     private let members: [(key: String, value: JSONValue)]
-    private var read: Set<String> = []
+    /// Which of `members` have been read (an object's keys are unique: the parser refuses duplicates).
+    private var read: [Bool]
     private let prefix: String
     public private(set) var errors: [FieldError] = []
 
@@ -32,6 +33,7 @@ public struct FieldReader {
     init(members: [(key: String, value: JSONValue)], prefix: String) {
         self.members = members
         self.prefix = prefix
+        self.read = Array(repeating: false, count: members.count)
     }
 
     func path(_ name: String) -> String { prefix.isEmpty ? name : "\(prefix).\(name)" }
@@ -43,9 +45,10 @@ public struct FieldReader {
 
     /// The raw value of `name`, marking it read; nil when absent. JSON `null` counts as absent.
     public mutating func raw(_ name: String) -> JSONValue? {
-        read.insert(name)
-        guard let value = members.first(where: { $0.key == name })?.value, value != .null else { return nil }
-        return value
+        guard let index = members.firstIndex(where: { $0.key == name }) else { return nil }
+        read[index] = true
+        let value = members[index].value
+        return value == .null ? nil : value
     }
 
     private mutating func missing(_ name: String, required: Bool) -> Bool {
@@ -58,7 +61,7 @@ public struct FieldReader {
     public mutating func string(_ name: String, maxLength: Int, required: Bool = true) -> String? {
         guard let value = raw(name) else { _ = missing(name, required: required); return nil }
         guard case .string(let text) = value else { reject(name, "must be a string, not \(value.typeName)"); return nil }
-        if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+        if !text.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) {  // blank (usually decided by the first character)
             reject(name, required ? "must not be empty" : "must not be empty (leave it out, or send null)")
             return nil
         }
@@ -155,14 +158,14 @@ public struct FieldReader {
     }
 
     private mutating func rejectUnread() {
-        for (key, _) in members where !read.contains(key) {
+        for (index, (key, _)) in members.enumerated() where !read[index] {
             if key == "tenant_id" || key == "tenant" {
                 reject(key, "is never accepted: the tenant is the API key's own")
             } else {
                 reject(key, "is not a field of this request")
             }
         }
-        read.formUnion(members.map(\.key))
+        read = Array(repeating: true, count: members.count)
     }
 
     public mutating func bool(_ name: String, required: Bool = true) -> Bool? {

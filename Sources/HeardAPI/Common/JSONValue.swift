@@ -197,28 +197,32 @@ public indirect enum JSONValue: Sendable, Equatable {
 
         mutating func string() throws -> String {
             offset += 1  // the opening quote
-            var scalars = String.UnicodeScalarView()
+            var result: String?  // only once an escape splits the string into runs
             var runStart = offset
-            func flushRun(_ reader: Reader, upTo end: Int) throws {
-                guard runStart < end else { return }
+            func run(_ reader: Reader, upTo end: Int) throws -> String {
                 guard let text = String(validating: reader.bytes[runStart..<end], as: UTF8.self) else {
                     throw Failure(reason: "invalid UTF-8", offset: runStart)
                 }
-                scalars.append(contentsOf: text.unicodeScalars)
+                return text
             }
             while true {
                 guard offset < bytes.count else { throw fail("unterminated string") }
                 let byte = bytes[offset]
                 if byte == UInt8(ascii: "\"") {
-                    try flushRun(self, upTo: offset)
+                    // Most strings have no escape: one validated run is the whole string.
+                    let last = try run(self, upTo: offset)
                     offset += 1
-                    return String(scalars)
+                    guard var joined = result else { return last }
+                    joined += last
+                    return joined
                 }
                 if byte < 0x20 { throw fail(byte == 0 ? "a NUL character in a string" : "a control character in a string") }
                 if byte == UInt8(ascii: "\\") {
-                    try flushRun(self, upTo: offset)
+                    var joined = result ?? ""
+                    joined += try run(self, upTo: offset)
                     offset += 1
-                    scalars.append(try escape())
+                    joined.unicodeScalars.append(try escape())
+                    result = joined
                     runStart = offset
                     continue
                 }

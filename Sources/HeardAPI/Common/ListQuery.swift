@@ -162,10 +162,7 @@ public enum Cursor {
         var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
         guard let data = Data(base64Encoded: base64) else { return nil }
-        let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
-        decoder.dateDecodingStrategy = .iso8601
-        return try? decoder.decode(type, from: data)
+        return try? JSONDecoder().decode(type, from: data)  // positions spell their keys as JSON.encode writes them
     }
 
     /// The `Link` header value for the next page: the request's path and parameters, with
@@ -203,7 +200,7 @@ public struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
 
     private enum CodingKeys: String, CodingKey {
         case items
-        case nextCursor
+        case nextCursor = "next_cursor"
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -11,6 +11,10 @@ struct FeedbackRecord: Encodable, Sendable {
         var wording: String
         var measureVersion: Int
         var agrees: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case measure, score, wording, measureVersion = "measure_version", agrees
+        }
     }
 
     struct Equality: Encodable, Sendable {
@@ -63,9 +67,11 @@ struct FeedbackRecord: Encodable, Sendable {
     var etag: String { "\"\(version)\"" }
 
     enum CodingKeys: String, CodingKey {
-        case id, sourceSystem, externalId, channel, respondentRole, ageBand, serviceArea, team, stage, kind, givenAt
-        case subjectRef, responses, comment, anonymous, consentToFollowUp, safeguardingConcern, safeguardingAlert
-        case equality, organisation, version, createdAt, updatedAt
+        case id, sourceSystem = "source_system", externalId = "external_id", channel, respondentRole = "respondent_role"
+        case ageBand = "age_band", serviceArea = "service_area", team, stage, kind, givenAt = "given_at"
+        case subjectRef = "subject_ref", responses, comment, anonymous, consentToFollowUp = "consent_to_follow_up"
+        case safeguardingConcern = "safeguarding_concern", safeguardingAlert = "safeguarding_alert"
+        case equality, organisation, version, createdAt = "created_at", updatedAt = "updated_at"
     }
 
     func encode(to encoder: any Encoder) throws {

@@ -21,6 +21,10 @@ public struct Measure: Encodable, Sendable {
         public var labels: [String]
 
         public func contains(_ score: Int) -> Bool { (min...max).contains(score) }
+
+        enum CodingKeys: String, CodingKey {
+            case min, max, agreeFrom = "agree_from", labels
+        }
     }
 
     enum CodingKeys: String, CodingKey {

@@ -129,7 +129,12 @@ struct NewFeedback: Sendable {
         ]
         parts += responses.sorted { $0.measure.code < $1.measure.code }.map { "\($0.measure.code)=\($0.score)" }
         // Length-prefixed, so no two different lists join into the same text.
-        let canonical = parts.map { "\($0.utf8.count):\($0)" }.joined()
-        return SHA256.hexDigest(Array(canonical.utf8))
+        var hasher = SHA256()
+        for part in parts {
+            hasher.update(String(part.utf8.count).utf8)
+            hasher.update(CollectionOfOne(UInt8(ascii: ":")))
+            hasher.update(part.utf8)
+        }
+        return SHA256.hex(hasher.finalize())
     }
 }

@@ -131,16 +131,10 @@ struct SafeguardingRoutes {
                 .conflict, type: "already-acknowledged", title: "Already acknowledged",
                 detail: "This safeguarding alert was acknowledged already; the acknowledgement stands unchanged.")
             conflict.extensions["alert_id"] = alert.id.lowercased
-            if let at = alert.acknowledgedAt { conflict.extensions["acknowledged_at"] = Self.iso8601(at) }
+            if let at = alert.acknowledgedAt { conflict.extensions["acknowledged_at"] = JSON.iso8601(at) }
             if let by = alert.acknowledgedBy { conflict.extensions["acknowledged_by"] = by }
             throw conflict
         }
-    }
-
-    private static func iso8601(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.string(from: date)
     }
 
     static func answer(_ alert: SafeguardingAlert) -> Response {

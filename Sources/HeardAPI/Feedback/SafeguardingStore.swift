@@ -21,7 +21,7 @@ struct SafeguardingAlert: Encodable, Sendable {
     var includesFreeText: Bool
 
     enum CodingKeys: String, CodingKey {
-        case id, feedbackId, organisation, raisedAt, dueAt, overdue, status, acknowledgedAt, acknowledgedBy, actionTaken
+        case id, feedbackId = "feedback_id", organisation, raisedAt = "raised_at", dueAt = "due_at", overdue, status, acknowledgedAt = "acknowledged_at", acknowledgedBy = "acknowledged_by", actionTaken = "action_taken"
     }
 
     func encode(to encoder: any Encoder) throws {
@@ -85,6 +85,8 @@ enum SafeguardingStore {
     struct Position: Codable {
         var raisedAt: String
         var id: UUID
+
+        enum CodingKeys: String, CodingKey { case raisedAt = "raised_at", id }
     }
 
     struct Filter {

@@ -16,14 +16,18 @@ struct SystemRoutes {
         }
     }
 
-    struct Health: Codable, Sendable {
+    struct Health: Encodable, Sendable {
         var status: String
     }
 
-    struct Readiness: Codable, Sendable {
+    struct Readiness: Encodable, Sendable {
         var status: String
         var database: String
         var pendingMigrations: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case status, database, pendingMigrations = "pending_migrations"
+        }
     }
 
     /// 200 when the database answers and every migration is applied; else 503 saying which.
