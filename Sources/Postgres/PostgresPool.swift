@@ -175,7 +175,18 @@ public final class PostgresPool: Sendable {
     }
 
     private func lease() async throws -> Lease {
-        try await withCheckedThrowingContinuation { continuation in
+        // Usually a connection is idle: take it without suspending the caller (a continuation
+        // would suspend and re-enqueue the task even when resumed at once).
+        let immediate: Lease? = state.withLock { state in
+            guard !state.isShutDown else { return nil }
+            if let connection = state.idle.popLast() {
+                state.inUse += 1
+                return .connection(connection)
+            }
+            return nil
+        }
+        if let immediate { return immediate }
+        return try await withCheckedThrowingContinuation { continuation in
             enum Decision {
                 case lease(Lease)
                 case fail(PostgresError)

@@ -32,6 +32,23 @@ public struct SHA256: Sendable {
         }
     }
 
+    /// The digest of `bytes` (arrays skip the generic path, which other modules call unspecialised).
+    public static func hash(_ bytes: [UInt8]) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(bytes)
+        return hasher.finalize()
+    }
+
+    /// `hash(_:)` as 64 lowercase hex digits.
+    public static func hexDigest(_ bytes: [UInt8]) -> String {
+        hex(hash(bytes))
+    }
+
+    /// Adds `bytes` to the message.
+    public mutating func update(_ bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { update(contiguous: $0) }
+    }
+
     /// Adds `bytes` to the message.
     public mutating func update<Bytes: Sequence<UInt8>>(_ bytes: Bytes) {
         if bytes.withContiguousStorageIfAvailable({ update(contiguous: $0) }) == nil {

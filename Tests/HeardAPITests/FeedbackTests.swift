@@ -121,6 +121,19 @@ final class FeedbackTests: XCTestCase {
     }
 
     /// Every field's bad values, each answered 422 naming exactly that field.
+    func testCommentLengthIsCountedAsTheDatabaseCountsIt() throws {
+        // 👍🏽 is one character to a reader but two code points; PostgreSQL's length() counts code
+        // points, so the 8,000 limit does too, and a comment the API accepts is one the table takes.
+        let thumbs = "👍🏽"
+        let fits = try harness.send("POST", "/v1/feedback", key: writer, body: FeedbackSamples.body(
+            externalID: "long-ok", overrides: ["comment": "\"" + String(repeating: thumbs, count: 4000) + "\""]))
+        XCTAssertEqual(fits.status, 201, fits.text)
+        let tooLong = try harness.send("POST", "/v1/feedback", key: writer, body: FeedbackSamples.body(
+            externalID: "long-no", overrides: ["comment": "\"" + String(repeating: thumbs, count: 4001) + "\""]))
+        XCTAssertEqual(tooLong.status, 422, tooLong.text)
+        XCTAssertEqual((tooLong.json["errors"] as? [[String: Any]])?.first?["field"] as? String, "comment")
+    }
+
     func testValidationTable() async throws {
         let cases: [(field: String, value: String?)] = [
             ("source_system", #""""#), ("source_system", "7"), ("source_system", nil), ("external_id", "\"" + String(repeating: "x", count: 201) + "\""),

@@ -65,7 +65,12 @@ public struct FieldReader {
             reject(name, required ? "must not be empty" : "must not be empty (leave it out, or send null)")
             return nil
         }
-        guard text.count <= maxLength else { reject(name, "must be at most \(maxLength) characters"); return nil }
+        // Characters as PostgreSQL's length() counts them (code points), so a text that passes here
+        // also passes the column's CHECK. Bytes bound code points, which settles most texts at once.
+        guard text.utf8.count <= maxLength || text.unicodeScalars.count <= maxLength else {
+            reject(name, "must be at most \(maxLength) characters")
+            return nil
+        }
         return text
     }
 

@@ -79,13 +79,12 @@ struct NewFeedback: Sendable {
         }
 
         var responses: [Response] = []
-        let byCode = Dictionary(uniqueKeysWithValues: measures.map { ($0.code, $0) })
         var seen = Set<String>()
         for var item in fields.objects("responses", maxCount: maxResponses) ?? [] {
             let code = item.string("measure", maxLength: 63)
             let score = item.integer("score", in: Int.min...Int.max)
             if let code {
-                if let measure = byCode[code] {
+                if let measure = measures.first(where: { $0.code == code }) {  // a tenant has tens of measures at most
                     if !measure.active {
                         item.reject("measure", "\(code) is no longer in use")
                     } else if !seen.insert(code).inserted {
@@ -129,12 +128,13 @@ struct NewFeedback: Sendable {
         ]
         parts += responses.sorted { $0.measure.code < $1.measure.code }.map { "\($0.measure.code)=\($0.score)" }
         // Length-prefixed, so no two different lists join into the same text.
-        var hasher = SHA256()
+        var canonical: [UInt8] = []
+        canonical.reserveCapacity(parts.reduce(0) { $0 + $1.utf8.count + 6 })
         for part in parts {
-            hasher.update(String(part.utf8.count).utf8)
-            hasher.update(CollectionOfOne(UInt8(ascii: ":")))
-            hasher.update(part.utf8)
+            canonical.append(contentsOf: String(part.utf8.count).utf8)
+            canonical.append(UInt8(ascii: ":"))
+            canonical.append(contentsOf: part.utf8)
         }
-        return SHA256.hex(hasher.finalize())
+        return SHA256.hexDigest(canonical)
     }
 }
