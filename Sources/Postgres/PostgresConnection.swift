@@ -11,26 +11,55 @@ public struct PostgresResult: Sendable {
 
 /// One libpq connection (`PGconn*`).
 ///
-/// Every libpq call on the handle runs on the connection's own serial `DispatchQueue`: the
-/// async methods hop there and resume the caller when libpq returns, so a blocking libpq call
-/// never blocks the caller's thread or Swift's cooperative pool. Statements are prepared on
-/// first use and reused (`s1`, `s2`, ... keyed by SQL text and parameter types).
+/// Every libpq call on the handle runs on the connection's own serial `DispatchQueue`.
+/// Connections from `connect` (the pool's) do their I/O without blocking: statements are sent
+/// with non-blocking libpq, and a dispatch read source on the socket resumes the caller when the
+/// answers arrive, so no thread sits blocked waiting for PostgreSQL. Connections from
+/// `connectBlocking` (start-up, migrations, the admin commands) block their queue instead.
+/// Statements are prepared on first use and reused (`s1`, `s2`, ... keyed by SQL text and
+/// parameter types), the preparation travelling in the same round trip as the first execution.
 ///
 /// Several statements can travel in one round trip (`pipeline(_:)`, libpq's pipeline mode).
 ///
 /// Usually borrowed from a `PostgresPool`; a connection serves one caller at a time.
 public final class PostgresConnection: @unchecked Sendable {
-    // @unchecked Sendable: `handle` and `statementNames` are read and written only on
-    // `queue` (a serial queue); `reusable` and `verifyBeforeUse` are Atomics. Nothing else
-    // is mutable.
+    // @unchecked Sendable: `handle`, the sources, `operation` and `statementNames` are read and
+    // written only on `queue` (a serial queue; the sources' handlers target it); `reusable`
+    // and `verifyBeforeUse` are Atomics. Nothing else is mutable.
     private let queue: DispatchQueue
     private let configuration: PostgresConfiguration
+    /// Non-blocking I/O driven by dispatch sources (`connect`), or blocking calls (`connectBlocking`).
+    private let evented: Bool
     private var handle: OpaquePointer?
+    private var readSource: (any DispatchSourceRead)?
+    private var writeSource: (any DispatchSourceWrite)?
+    /// The statements sent and not yet fully answered (evented connections).
+    private var operation: Operation?
     private var statementNames: [StatementKey: String] = [:]
     private let reusable = Atomic<Bool>(false)
     /// Set when the pool lends the connection after it sat idle: the next use first checks
     /// that the server is still there (see `verifyIfLent`).
     private let verifyBeforeUse = Atomic<Bool>(false)
+
+    /// What each answer of a pipeline stands for.
+    private enum Answer {
+        case prepared(StatementKey, String)
+        case statement
+        case sync
+        /// The simple query protocol: any number of results, then the end.
+        case simple
+    }
+
+    /// A round trip in progress: the answers expected, and what came back so far.
+    private struct Operation {
+        var answers: [Answer]
+        var next = 0
+        /// libpq ends each statement's answer with a NULL result.
+        var awaitingEnd = false
+        var results: [PostgresResult] = []
+        var firstError: PostgresError?
+        let continuation: CheckedContinuation<[PostgresResult], any Error>
+    }
 
     /// Beyond this many prepared statements (SQL built with `unsafeRaw`, say), new SQL runs
     /// through the unnamed statement instead, so the cache cannot grow without bound.
@@ -41,14 +70,25 @@ public final class PostgresConnection: @unchecked Sendable {
         let types: [UInt32]
     }
 
-    private init(configuration: PostgresConfiguration) {
+    private init(configuration: PostgresConfiguration, evented: Bool) {
         self.configuration = configuration
-        queue = DispatchQueue(label: "heard.postgres.connection")
+        self.evented = evented
+        // An evented connection's queue blocks only while it connects, so it can share the
+        // global pool's few threads instead of an overcommit thread each (measured with 64
+        // connections: 113 threads before, 9 after, and 15% less CPU a request).
+        queue = DispatchQueue(label: "heard.postgres.connection", target: evented ? .global() : nil)
     }
 
     deinit {
-        // Last reference gone: no queued work can still use the handle.
-        if let handle { PQfinish(handle) }
+        // Last reference gone: no queued work can still use the handle (the sources' handlers
+        // hold the connection weakly). The socket is closed once its sources are cancelled.
+        if let readSource, let handle {
+            readSource.setCancelHandler { PQfinish(handle) }
+            writeSource?.cancel()
+            readSource.cancel()
+        } else if let handle {
+            PQfinish(handle)
+        }
     }
 
     // MARK: Public API (async: the work runs on the connection's queue)
@@ -56,20 +96,20 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Opens a connection without blocking the caller.
     /// - Throws: `PostgresError` of kind `.connection`.
     public static func connect(configuration: PostgresConfiguration) async throws -> PostgresConnection {
-        let connection = PostgresConnection(configuration: configuration)
+        let connection = PostgresConnection(configuration: configuration, evented: true)
         try await connection.onQueue { try connection.open() }
         return connection
     }
 
     /// Runs a statement and returns its rows.
     public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await onQueue { try self.verifyIfLent(); return try self.run(query) }.rows
+        try await pipeline([query])[0].rows
     }
 
     /// Runs a statement and returns the number of rows it inserted, updated or deleted.
     @discardableResult
     public func execute(_ query: PostgresQuery) async throws -> Int {
-        try await onQueue { try self.verifyIfLent(); return try self.run(query) }.rowsAffected
+        try await pipeline([query])[0].rowsAffected
     }
 
     /// Runs `queries` in order in one round trip (libpq's pipeline mode) and returns the rows of
@@ -77,13 +117,20 @@ public final class PostgresConnection: @unchecked Sendable {
     /// handful of statements (a transaction's start, or its last writes and `COMMIT`): the
     /// connection blocks while sending, so the answers must fit the socket's buffers.
     public func pipeline(_ queries: [PostgresQuery]) async throws -> [PostgresResult] {
-        try await onQueue { try self.verifyIfLent(); return try self.runPipeline(queries) }
+        guard !queries.isEmpty else { return [] }
+        guard evented else { return try await onQueue { try self.verifyIfLent(); return try self.runPipeline(queries) } }
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async { self.start(queries: queries, simple: nil, continuation) }
+        }
     }
 
     /// Runs SQL text without parameters through the simple query protocol: it may hold several
     /// statements (a migration file) or transaction control (`BEGIN`, `COMMIT`).
     public func simpleExecute(_ sql: String) async throws {
-        try await onQueue { try self.verifyIfLent(); try self.runSimple(sql) }
+        guard evented else { return try await onQueue { try self.verifyIfLent(); try self.runSimple(sql) } }
+        _ = try await withCheckedThrowingContinuation { continuation in
+            queue.async { self.start(queries: [], simple: sql, continuation) }
+        }
     }
 
     /// Closes the connection (asynchronously, on its queue). Safe to call more than once.
@@ -100,7 +147,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Opens a connection, blocking the calling thread (start-up code, the migrator).
     static func connectBlocking(configuration: PostgresConfiguration) throws -> PostgresConnection {
-        let connection = PostgresConnection(configuration: configuration)
+        let connection = PostgresConnection(configuration: configuration, evented: false)
         try connection.queue.sync { try connection.open() }
         return connection
     }
@@ -164,13 +211,31 @@ public final class PostgresConnection: @unchecked Sendable {
         handle = connection
         // Fix the output formats the decoders rely on, whatever the server's defaults.
         try runSimple("SET TIME ZONE 'UTC'; SET DateStyle TO 'ISO, YMD'; SET bytea_output TO 'hex'; SET extra_float_digits TO 3")
+        guard evented else { return }
+        guard PQsetnonblocking(connection, 1) == 0 else { throw lostConnection(connection) }
+        let source = DispatchSource.makeReadSource(fileDescriptor: PQsocket(connection), queue: queue)
+        source.setEventHandler { [weak self] in self?.readable() }
+        source.activate()
+        readSource = source
     }
 
+    /// Closes the handle. With sources, the socket is closed only once they are cancelled, so
+    /// no source ever watches a descriptor that was closed (and perhaps reused).
     private func finish() {
         dispatchPrecondition(condition: .onQueue(queue))
-        if let handle { PQfinish(handle) }
-        handle = nil
+        guard let handle else { return }
+        self.handle = nil
         statementNames = [:]
+        guard let readSource else { return PQfinish(handle) }
+        readSource.setCancelHandler { PQfinish(handle) }
+        if let writeSource {
+            writeSource.setCancelHandler { readSource.cancel() }
+            writeSource.cancel()
+        } else {
+            readSource.cancel()
+        }
+        self.readSource = nil
+        self.writeSource = nil
     }
 
     private func checkAlive() -> Bool {
@@ -204,38 +269,16 @@ public final class PostgresConnection: @unchecked Sendable {
         return try consume(result)
     }
 
-    /// One pipeline: every statement is sent (each new one prepared first), then one sync, then
-    /// the answers are read in order. After an error the server skips the rest up to the sync
-    /// (`PGRES_PIPELINE_ABORTED`); the first error is thrown once the pipeline is drained.
+    /// One pipeline, blocking: every statement is sent (each new one prepared first), then one
+    /// sync, then the answers are read in order. After an error the server skips the rest up to
+    /// the sync (`PGRES_PIPELINE_ABORTED`); the first error is thrown once the pipeline is drained.
     private func runPipeline(_ queries: [PostgresQuery]) throws -> [PostgresResult] {
         dispatchPrecondition(condition: .onQueue(queue))
         if queries.count == 1 { return [try run(queries[0])] }
         guard !queries.isEmpty else { return [] }
         let handle = try liveHandle()
         for query in queries { try Self.rejectNUL(in: query) }
-        guard PQenterPipelineMode(handle) == 1 else { throw lostConnection(handle) }
-        enum Answer { case prepared(StatementKey, String), statement }
-        var expected: [Answer] = []
-        var newNames: [StatementKey: String] = [:]
-        var sendFailed = false
-        for query in queries where !sendFailed {
-            let types = query.binds.map(\.type.rawValue)
-            let key = StatementKey(sql: query.sql, types: types)
-            var name = statementNames[key] ?? newNames[key]
-            if name == nil {
-                let cacheable = statementNames.count + newNames.count < Self.preparedStatementLimit
-                let newName = cacheable ? "s\(statementNames.count + newNames.count + 1)" : ""
-                if cacheable { newNames[key] = newName }
-                name = newName
-                sendFailed = PQsendPrepare(handle, newName, query.sql, Int32(types.count), types) != 1
-                expected.append(.prepared(key, newName))
-            }
-            sendFailed = sendFailed || withCStrings(query.binds.map(\.text)) { values in
-                PQsendQueryPrepared(handle, name, Int32(values.count), values, nil, nil, 0)
-            } != 1
-            expected.append(.statement)
-        }
-        guard !sendFailed, PQpipelineSync(handle) == 1 else {
+        guard let answers = sendPipeline(queries, on: handle) else {
             let error = lostConnection(handle)
             finish()
             updateReusable()
@@ -243,7 +286,7 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         var results: [PostgresResult] = []
         var firstError: PostgresError?
-        for answer in expected {
+        for answer in answers {
             guard let result = PQgetResult(handle) else {
                 let error = lostConnection(handle)
                 finish()
@@ -251,6 +294,7 @@ public final class PostgresConnection: @unchecked Sendable {
                 throw error
             }
             defer { PQclear(result) }
+            if case .sync = answer { break }
             while let extra = PQgetResult(handle) { PQclear(extra) }  // a statement's answer ends with NULL
             switch (PQresultStatus(result), answer) {
             case (PGRES_PIPELINE_ABORTED, _):
@@ -265,14 +309,41 @@ public final class PostgresConnection: @unchecked Sendable {
                 if firstError == nil { firstError = error(from: result) }
             }
         }
-        // The sync's own answer, then back to one statement at a time.
-        if let sync = PQgetResult(handle) { PQclear(sync) }
         if PQexitPipelineMode(handle) != 1 {
             finish()
         }
         updateReusable()
         if let firstError { throw firstError }
         return results
+    }
+
+    /// Enters pipeline mode and queues `queries` (each new statement prepared first) and a
+    /// sync; returns the answers to expect, or nil when libpq could not queue them (the
+    /// connection is broken).
+    private func sendPipeline(_ queries: [PostgresQuery], on handle: OpaquePointer) -> [Answer]? {
+        guard PQenterPipelineMode(handle) == 1 else { return nil }
+        var answers: [Answer] = []
+        var newNames: [StatementKey: String] = [:]
+        for query in queries {
+            let types = query.binds.map(\.type.rawValue)
+            let key = StatementKey(sql: query.sql, types: types)
+            var name = statementNames[key] ?? newNames[key]
+            if name == nil {
+                let cacheable = statementNames.count + newNames.count < Self.preparedStatementLimit
+                let newName = cacheable ? "s\(statementNames.count + newNames.count + 1)" : ""
+                if cacheable { newNames[key] = newName }
+                name = newName
+                guard PQsendPrepare(handle, newName, query.sql, Int32(types.count), types) == 1 else { return nil }
+                answers.append(.prepared(key, newName))
+            }
+            let sent = withCStrings(query.binds.map(\.text)) { values in
+                PQsendQueryPrepared(handle, name, Int32(values.count), values, nil, nil, 0)
+            }
+            guard sent == 1 else { return nil }
+            answers.append(.statement)
+        }
+        guard PQpipelineSync(handle) == 1 else { return nil }
+        return answers + [.sync]
     }
 
     private func lostConnection(_ handle: OpaquePointer) -> PostgresError {
@@ -285,6 +356,124 @@ public final class PostgresConnection: @unchecked Sendable {
                 kind: .query, sqlState: "22021",
                 message: "parameter $\(index + 1) contains a NUL character, which PostgreSQL text cannot hold")
         }
+    }
+
+    // MARK: Evented I/O (non-blocking libpq, dispatch sources)
+
+    /// Sends `queries` as one pipeline (or `simple` through the simple query protocol) and
+    /// returns; `readable` finishes the work when the answers arrive.
+    private func start(queries: [PostgresQuery], simple: String?, _ continuation: CheckedContinuation<[PostgresResult], any Error>) {
+        dispatchPrecondition(condition: .onQueue(queue))
+        let handle: OpaquePointer
+        do {
+            try verifyIfLent()
+            handle = try liveHandle()
+            for query in queries { try Self.rejectNUL(in: query) }
+        } catch {
+            return continuation.resume(throwing: error)
+        }
+        let answers: [Answer]
+        if let simple {
+            guard PQsendQuery(handle, simple) == 1 else { return fail(lostConnection(handle), continuation) }
+            answers = [.simple]
+        } else {
+            guard let sent = sendPipeline(queries, on: handle) else { return fail(lostConnection(handle), continuation) }
+            answers = sent
+        }
+        operation = Operation(answers: answers, continuation: continuation)
+        flush()
+    }
+
+    /// Sends what libpq holds; while the socket is full, a write source finishes the job.
+    private func flush() {
+        guard let handle else { return }
+        switch PQflush(handle) {
+        case 0:
+            writeSource?.cancel()
+            writeSource = nil
+        case 1:
+            guard writeSource == nil else { return }
+            let source = DispatchSource.makeWriteSource(fileDescriptor: PQsocket(handle), queue: queue)
+            source.setEventHandler { [weak self] in self?.flush() }
+            source.activate()
+            writeSource = source
+        default:
+            fail(lostConnection(handle), nil)
+        }
+    }
+
+    /// The socket has something to read: the answers of the operation in progress, or, while
+    /// idle, the server's last words before it closed the connection.
+    private func readable() {
+        guard let handle else { return }
+        guard PQconsumeInput(handle) == 1 else { return fail(lostConnection(handle), nil) }
+        if writeSource != nil { flush() }
+        guard var operation else {
+            if PQstatus(handle) != CONNECTION_OK { fail(lostConnection(handle), nil) }
+            return
+        }
+        while PQisBusy(handle) == 0 {
+            let result = PQgetResult(handle)
+            if operation.awaitingEnd {
+                if let result { PQclear(result); continue }
+                operation.awaitingEnd = false
+                operation.next += 1
+                continue
+            }
+            let answer = operation.answers[operation.next]
+            guard let result else {
+                if case .simple = answer { return complete(operation) }
+                break
+            }
+            defer { PQclear(result) }
+            let status = PQresultStatus(result)
+            switch answer {
+            case .sync:
+                PQexitPipelineMode(handle)
+                return complete(operation)
+            case .simple:
+                if status != PGRES_COMMAND_OK, status != PGRES_TUPLES_OK, status != PGRES_EMPTY_QUERY, operation.firstError == nil {
+                    operation.firstError = error(from: result)
+                }
+            case .prepared(let key, let name):
+                operation.awaitingEnd = true
+                if status == PGRES_COMMAND_OK, !name.isEmpty { statementNames[key] = name }
+                if status != PGRES_COMMAND_OK, status != PGRES_PIPELINE_ABORTED, operation.firstError == nil {
+                    operation.firstError = error(from: result)
+                }
+            case .statement:
+                operation.awaitingEnd = true
+                switch status {
+                case PGRES_PIPELINE_ABORTED: break
+                case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+                    operation.results.append(PostgresResult(rowsAffected: Int(String(cString: PQcmdTuples(result))) ?? 0))
+                case PGRES_TUPLES_OK:
+                    operation.results.append(Self.rows(of: result))
+                default:
+                    if operation.firstError == nil { operation.firstError = error(from: result) }
+                }
+            }
+        }
+        self.operation = operation
+    }
+
+    private func complete(_ finished: Operation) {
+        operation = nil
+        updateReusable()
+        if let error = finished.firstError {
+            finished.continuation.resume(throwing: error)
+        } else {
+            finished.continuation.resume(returning: finished.results)
+        }
+    }
+
+    /// The connection is lost: whoever waits on it learns so, and it is closed.
+    private func fail(_ error: PostgresError, _ continuation: CheckedContinuation<[PostgresResult], any Error>?) {
+        let waiting = operation?.continuation ?? continuation
+        operation = nil
+        finish()
+        reusable.store(false, ordering: .relaxed)
+        waiting?.resume(throwing: error)
     }
 
     private func runSimple(_ sql: String) throws {

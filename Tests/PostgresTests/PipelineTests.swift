@@ -27,6 +27,18 @@ final class PipelineTests: XCTestCase {
         }
     }
 
+    func testAStatementLargerThanTheSocketBufferIsSentWhole() async throws {
+        // 8 MB does not fit the socket's buffer: libpq sends it as the socket drains.
+        try await withTestPool(size: 1) { pool, _ in
+            let text = String(repeating: "abcdefgh", count: 1_048_576)
+            let rows = try await pool.query("SELECT length(\(text)) AS n, md5(\(text)) = md5(repeat('abcdefgh', 1048576)) AS same")
+            XCTAssertEqual(try rows.first?.decode(Int.self, column: "n"), text.utf8.count)
+            XCTAssertEqual(try rows.first?.decode(Bool.self, column: "same"), true)
+            let after = try await pool.query("SELECT 1 AS one")
+            XCTAssertEqual(try after.first?.decode(Int.self, column: "one"), 1, "the connection is usable after")
+        }
+    }
+
     func testAFailingStatementStopsThePipelineAndKeepsItsSQLState() async throws {
         try await withTestPool(size: 1) { pool, _ in
             try await pool.execute("CREATE TABLE items (n int PRIMARY KEY)")
