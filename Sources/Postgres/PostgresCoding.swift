@@ -141,10 +141,10 @@ extension Decimal: PostgresCodable {
 
 extension UUID: PostgresCodable {
     public static var postgresType: PostgresDataType { .uuid }
-    public var postgresText: String? { uuidString.lowercased() }
+    public var postgresText: String? { lowercased }
     public static var postgresTypeName: String { "uuid" }
     public static func accepts(_ type: PostgresDataType) -> Bool { type == .uuid }
-    public init?(postgresText text: String, type: PostgresDataType) { self.init(uuidString: text) }
+    public init?(postgresText text: String, type: PostgresDataType) { self.init(canonicalText: text) }
 }
 
 // MARK: - Instants

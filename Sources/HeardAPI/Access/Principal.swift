@@ -23,8 +23,3 @@ public struct Principal: Sendable {
     }
 }
 
-extension UUID {
-    /// The canonical lower-case text of the id, as Heard shows ids everywhere (Foundation's
-    /// `uuidString` is upper case).
-    public var lowercased: String { uuidString.lowercased() }
-}
