@@ -9,8 +9,9 @@
 --      needs (FeedbackStore.store: nothing is read back)
 --   4. one pipeline: the audit row and COMMIT (TenantTransaction.audit queues the row; it
 --      travels with COMMIT)
--- Heard sends one parameter per value; here the literal values of the benchmark's body stand in
--- for them. Keep this file in step with FeedbackRoutes.create, FeedbackStore.store,
+-- Heard sends one parameter per value, and so does this script (pgbench -M prepared binds each
+-- :variable as a parameter), so PostgreSQL plans both alike; only NULLs, which a pgbench
+-- variable cannot hold, are written in place. Keep this file in step with FeedbackRoutes.create, FeedbackStore.store,
 -- MeasureStore.all, PostgresPool.transaction and AccessControl when they change.
 -- Variables come from `pgbench -D` (see scripts/bench-feedback); `i` counts per client, so
 -- external_id = client_id * 100000000 + i never repeats within a run.
@@ -30,11 +31,11 @@ WITH new AS (
     INSERT INTO feedback (tenant_id, organisation_id, source_system, external_id, channel, respondent_role, age_band,
                           service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
                           consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, created_by)
-    VALUES (:tenant, NULL, 'pgbench', :ext, 'cic_review',
-            'young_person', '13_to_15', 'children_looked_after',
-            'north', 'review', 'compliment', '2026-11-20T10:00:00.000000Z',
-            'P-88213', 'My worker listens to me', false, false,
-            false, 'female', 'white_british',
+    VALUES (:tenant, NULL, :source_system, :ext, :channel,
+            :respondent_role, :age_band, :service_area,
+            :team, :stage, :kind, :given_at,
+            :subject_ref, :comment, :no, :no,
+            :no, :gender, :ethnicity,
             NULL, :content_hash, :key_id)
     ON CONFLICT (tenant_id, source_system, external_id) DO NOTHING
     RETURNING id, organisation_id, safeguarding_concern, given_at, version, created_at, updated_at
@@ -57,8 +58,8 @@ SELECT new.id, new.given_at, new.version, new.created_at, new.updated_at, o.slug
 \startpipeline
 INSERT INTO audit_events (tenant_id, organisation_id, key_id, action, resource_type, resource_id,
                           rows_exported, outcome, status, request_id)
-VALUES (:tenant, NULL, :key_id, 'create',
-        'feedback', :id, NULL, 'success',
-        200, :request_id);
+VALUES (:tenant, NULL, :key_id, :action,
+        :resource_type, :id, NULL, :outcome,
+        :status, :request_id);
 COMMIT;
 \endpipeline
