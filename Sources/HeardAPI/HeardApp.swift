@@ -11,6 +11,7 @@ public struct HeardApp: Sendable {
     public let migrator: Migrator
     public let metrics: Metrics
     public let access: AccessControl
+    let measures = MeasureCache()
 
     public init(database: PostgresPool, migrator: Migrator, metrics: Metrics, access: AccessControl.Configuration = .init()) {
         self.database = database
@@ -37,8 +38,8 @@ public struct HeardApp: Sendable {
         SystemRoutes(app: self).add(to: &router)
         AdminKeysRoutes(access: access).add(to: &router)
         router.get("/v1/audit", access.secure(.auditRead, resource: "audit_event", AuditTrail.list))
-        MeasureRoutes(access: access).add(to: &router)
-        FeedbackRoutes(access: access).add(to: &router)
+        MeasureRoutes(access: access, cache: measures).add(to: &router)
+        FeedbackRoutes(access: access, measures: measures).add(to: &router)
         FeedbackListRoutes(access: access).add(to: &router)
         SafeguardingRoutes(access: access).add(to: &router)
         ClosureDayRoutes(access: access).add(to: &router)

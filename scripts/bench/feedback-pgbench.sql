@@ -1,18 +1,17 @@
 -- pgbench script for scripts/bench-feedback: the statements Heard runs for one
 -- POST /v1/feedback that creates a record (a tenant-wide key, no organisation, no
--- Idempotency-Key), in the same order, in the same round trips, as the same runtime role:
+-- Idempotency-Key, the tenant's measures already at hand: see MeasureCache), in the same
+-- order, in the same round trips, as the same runtime role:
 --   1. authentication, on its own (AccessControl.authenticate)
 --   2. one pipeline: BEGIN, the two transaction-local settings row-level security reads (one
---      statement), and the tenant's measures (PostgresPool.transaction sends its opening with
---      the first statement, MeasureStore.all)
---   3. the record, its responses and any alert, in one statement that returns what the answer
---      needs (FeedbackStore.store: nothing is read back)
---   4. one pipeline: the audit row and COMMIT (TenantTransaction.audit queues the row; it
---      travels with COMMIT)
+--      statement), and the record with its responses, any alert and its audit row, in one
+--      statement that returns what the answer needs (PostgresPool.transaction sends its opening
+--      with the first statement; FeedbackStore.store)
+--   3. COMMIT
 -- Heard sends one parameter per value, and so does this script (pgbench -M prepared binds each
 -- :variable as a parameter), so PostgreSQL plans both alike; only NULLs, which a pgbench
--- variable cannot hold, are written in place. Keep this file in step with FeedbackRoutes.create, FeedbackStore.store,
--- MeasureStore.all, PostgresPool.transaction and AccessControl when they change.
+-- variable cannot hold, are written in place. Keep this file in step with FeedbackRoutes.create,
+-- FeedbackStore.store, PostgresPool.transaction and AccessControl when they change.
 -- Variables come from `pgbench -D` (see scripts/bench-feedback); `i` counts per client, so
 -- external_id = client_id * 100000000 + i never repeats within a run.
 \set i :i + 1
@@ -21,12 +20,6 @@ SELECT key_id, tenant_id, organisation_id, scopes, expires_on, revoked FROM hear
 \startpipeline
 BEGIN;
 SELECT set_config(:tenant_setting, :tenant, true), set_config(:organisation_setting, '', true);  -- a tenant-wide key: '' (pgbench -D cannot hold an empty value)
-SELECT m.id, m.code, m.measure_group, m.active, v.version, v.wording, v.scale_min, v.scale_max, v.agree_from, v.labels
-  FROM measures m
-  JOIN measure_versions v ON v.tenant_id = m.tenant_id AND v.measure_id = m.id AND v.version = m.current_version
- WHERE m.tenant_id = :tenant
- ORDER BY m.code;
-\endpipeline
 WITH new AS (
     INSERT INTO feedback (tenant_id, organisation_id, source_system, external_id, channel, respondent_role, age_band,
                           service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
@@ -48,18 +41,15 @@ WITH new AS (
     INSERT INTO safeguarding_alerts (tenant_id, feedback_id, organisation_id)
     SELECT :tenant, new.id, new.organisation_id FROM new WHERE new.safeguarding_concern
     RETURNING id, status
+), audited AS (
+    INSERT INTO audit_events (tenant_id, organisation_id, key_id, action, resource_type, resource_id, outcome, status, request_id)
+    SELECT :tenant, NULL, :key_id, 'create', 'feedback', new.id::text, 'success', 200, :request_id
+      FROM new
 )
 SELECT new.id, new.given_at, new.version, new.created_at, new.updated_at, o.slug AS organisation,
        alert.id AS alert_id, alert.status AS alert_status
   FROM new
   LEFT JOIN organisations o ON o.tenant_id = :tenant AND o.id = new.organisation_id
-  LEFT JOIN alert ON true
-\gset
-\startpipeline
-INSERT INTO audit_events (tenant_id, organisation_id, key_id, action, resource_type, resource_id,
-                          rows_exported, outcome, status, request_id)
-VALUES (:tenant, NULL, :key_id, :action,
-        :resource_type, :id, NULL, :outcome,
-        :status, :request_id);
-COMMIT;
+  LEFT JOIN alert ON true;
 \endpipeline
+COMMIT;

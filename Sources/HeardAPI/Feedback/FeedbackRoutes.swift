@@ -7,6 +7,7 @@ import Postgres
 /// key, so the same content answers 200 with the record, different content 409.
 struct FeedbackRoutes {
     let access: AccessControl
+    let measures: MeasureCache
 
     func add(to router: inout RouterBuilder) {
         router.post("/v1/feedback", access.secure(.feedbackWrite, resource: "feedback", Idempotency.wrap(route: "POST /v1/feedback") { request, context in
@@ -37,14 +38,24 @@ struct FeedbackRoutes {
     private func create(_ request: Request, _ context: AccessContext) async throws -> Response {
         let principal = context.principal
         let includeFreeText = principal.has(.freeTextRead)
+        // Validated before the transaction begins when the tenant's measures are at hand (see
+        // MeasureCache); otherwise they are read in the transaction's first round trip.
+        let validated = try measures.fresh(for: principal.tenantID).map { try NewFeedback.parse(request.body, measures: $0) }
         let outcome = try await context.transaction { tx -> FeedbackStore.Outcome in
-            let measures = try await MeasureStore.all(on: tx.base, tenantID: principal.tenantID)
-            let feedback = try NewFeedback.parse(request.body, measures: measures)
+            let feedback: NewFeedback
+            if let validated {
+                feedback = validated
+            } else {
+                let ticket = measures.ticket(for: principal.tenantID)
+                let current = try await MeasureStore.all(on: tx.base, tenantID: principal.tenantID)
+                measures.store(current, for: principal.tenantID, ticket: ticket)
+                feedback = try NewFeedback.parse(request.body, measures: current)
+            }
             let organisationID = try await Self.organisation(feedback.organisation, for: principal, on: tx)
             let outcome = try await FeedbackStore.insert(feedback, organisationID: organisationID, on: tx, includeFreeText: includeFreeText)
             switch outcome {
-            case .created(let record):
-                tx.audit(.create, "feedback", id: record.id.lowercased)
+            case .created:
+                break  // audited by the statement that stored it
             case .existing(let record) where record.contentHash == feedback.contentHash:
                 tx.audit(.read, "feedback", id: record.id.lowercased)
             case .existing(let record):

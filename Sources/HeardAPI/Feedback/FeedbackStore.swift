@@ -122,8 +122,8 @@ enum FeedbackStore {
     }
 
     /// Stores `feedback` unless its (source_system, external_id) exists, in one statement: the
-    /// record, its scored responses and, for a safeguarding concern, the alert are written
-    /// together or not at all. The statement returns what only the database knows (id, times,
+    /// record, its scored responses, for a safeguarding concern the alert, and the audit row of
+    /// the creation are written together or not at all. The statement returns what only the database knows (id, times,
     /// organisation, alert); the rest of the record is what was sent, so creating needs no
     /// read-back. Nil when the natural key is taken by a record this key cannot see.
     static func store(_ feedback: NewFeedback, organisationID: UUID?, on tx: TenantTransaction, includeFreeText: Bool) async throws -> Stored? {
@@ -150,6 +150,12 @@ enum FeedbackStore {
                 INSERT INTO safeguarding_alerts (tenant_id, feedback_id, organisation_id)
                 SELECT \(tenant), new.id, new.organisation_id FROM new WHERE new.safeguarding_concern
                 RETURNING id, status
+            ), audited AS (
+                -- The audit row of the creation (as AuditTrail.record writes it), in the same
+                -- statement: so the transaction is BEGIN and this, then COMMIT, and nothing else.
+                INSERT INTO audit_events (tenant_id, organisation_id, key_id, action, resource_type, resource_id, outcome, status, request_id)
+                SELECT \(tenant), \(tx.principal.organisationID), \(tx.principal.keyID), 'create', 'feedback', new.id::text, 'success', 200, \(tx.requestID)
+                  FROM new
             )
             SELECT new.id, new.given_at, new.version, new.created_at, new.updated_at, o.slug AS organisation,
                    alert.id AS alert_id, alert.status AS alert_status

@@ -93,6 +93,8 @@ enum MeasureStore {
 /// it was given against.
 struct MeasureRoutes {
     let access: AccessControl
+    /// Told of every change, so this instance validates feedback against it at once.
+    let cache: MeasureCache
 
     func add(to router: inout RouterBuilder) {
         router.get("/v1/measures", access.secure(anyOf: Scope.allCases, resource: "measure") { request, context in
@@ -133,6 +135,7 @@ struct MeasureRoutes {
             } catch let error as PostgresError where error.isUniqueViolation {
                 throw HTTPError(.conflict, type: "measure-exists", detail: "This tenant already has a measure with the code \(code).")
             }
+            cache.forget(tenant)
             return .json(measure, status: .created, headers: ["Location": "/v1/measures/\(measure.id.lowercased)"])
         })
         router.patch("/v1/measures/{id}", access.secure(.admin, resource: "measure") { request, context in
@@ -162,6 +165,7 @@ struct MeasureRoutes {
                 tx.audit(.update, "measure", id: id.lowercased)
                 return try Self.found(try await MeasureStore.find(id, on: tx.base, tenantID: tenant))
             }
+            cache.forget(tenant)
             return .json(measure)
         })
     }
