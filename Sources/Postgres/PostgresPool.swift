@@ -287,6 +287,8 @@ public struct PostgresTransaction: Sendable {
         var opening: [PostgresQuery]?
         /// Statements `enqueue`d and not sent yet.
         var queued: [PostgresQuery] = []
+        /// `queryAndCommit` ended the transaction.
+        var committed = false
     }
 
     init(connection: PostgresConnection, opening: [PostgresQuery]) {
@@ -315,15 +317,28 @@ public struct PostgresTransaction: Sendable {
         unsent.state.withLock { $0.queued.append(query) }
     }
 
-    private func takeUnsent() -> [PostgresQuery] {
-        unsent.state.withLock { state in
-            defer { state.opening = nil; state.queued = [] }
+    /// Runs `query` as the transaction's last statement, with `COMMIT` in the same round trip
+    /// (and whatever is still unsent before it), so the transaction holds its locks only while
+    /// PostgreSQL works, never while the caller does. Nothing may run in the transaction after.
+    public func queryAndCommit(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        let unsent = try takeUnsent(committing: true)
+        let results = try await connection.pipeline(unsent + [query, "COMMIT"])
+        guard results.count >= 2 else { throw PostgresError(kind: .query, message: "the pipeline returned no result") }
+        return results[results.count - 2].rows
+    }
+
+    private func takeUnsent(committing: Bool = false) throws -> [PostgresQuery] {
+        try unsent.state.withLock { state in
+            guard !state.committed else {
+                throw PostgresError(kind: .query, message: "the transaction has already committed (queryAndCommit)")
+            }
+            defer { state.opening = nil; state.queued = []; state.committed = committing }
             return (state.opening ?? []) + state.queued
         }
     }
 
     private func send(_ query: PostgresQuery) async throws -> PostgresResult {
-        let unsent = takeUnsent()
+        let unsent = try takeUnsent()
         if unsent.isEmpty { return try await connection.pipeline([query])[0] }
         guard let result = try await connection.pipeline(unsent + [query]).last else {
             throw PostgresError(kind: .query, message: "the pipeline returned no result")
@@ -331,9 +346,16 @@ public struct PostgresTransaction: Sendable {
         return result
     }
 
-    /// Sends what is queued and `COMMIT`; nothing at all when nothing was sent or queued.
+    /// Sends what is queued and `COMMIT`; nothing at all when nothing was sent or queued, or
+    /// when `queryAndCommit` already committed.
     func commit() async throws {
-        let statements: [PostgresQuery]? = unsent.state.withLock { state in
+        let statements: [PostgresQuery]? = try unsent.state.withLock { state in
+            if state.committed {
+                guard state.queued.isEmpty else {
+                    throw PostgresError(kind: .query, message: "a statement was queued after the transaction committed (queryAndCommit)")
+                }
+                return nil
+            }
             defer { state.opening = nil; state.queued = [] }
             guard let opening = state.opening else { return state.queued }
             return state.queued.isEmpty ? nil : opening + state.queued

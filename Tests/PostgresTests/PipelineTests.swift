@@ -109,6 +109,33 @@ final class PipelineTests: XCTestCase {
         }
     }
 
+    func testQueryAndCommitEndsTheTransactionInTheSameRoundTrip() async throws {
+        try await withTestPool(size: 1) { pool, _ in
+            try await pool.execute("CREATE TABLE items (n int PRIMARY KEY)")
+            let returned = try await pool.transaction(settings: [("heard.tenant_id", "t1")]) { transaction in
+                transaction.enqueue("INSERT INTO items VALUES (\(1))")
+                let rows = try await transaction.queryAndCommit("INSERT INTO items VALUES (\(2)) RETURNING n, current_setting('heard.tenant_id') AS t")
+                // Anything after the commit is refused, not run outside the transaction.
+                let late = try await expectPostgresError { try await transaction.query("SELECT 1") }
+                XCTAssertTrue(late.message.contains("already committed"), late.message)
+                return try rows.map { "\(try $0.decode(Int.self, column: "n"))@\(try $0.decode(String.self, column: "t"))" }
+            }
+            XCTAssertEqual(returned, ["2@t1"])
+            let rows = try await pool.query("SELECT n FROM items ORDER BY n")
+            XCTAssertEqual(try rows.map { try $0.decode(Int.self, column: "n") }, [1, 2])
+            let failed = try await expectPostgresError {
+                try await pool.transaction { transaction in
+                    try await transaction.execute("INSERT INTO items VALUES (\(3))")
+                    return try await transaction.queryAndCommit("INSERT INTO items VALUES (\(1)) RETURNING n")  // a unique violation
+                }
+            }
+            XCTAssertTrue(failed.isUniqueViolation)
+            let after = try await pool.query("SELECT count(*) AS n FROM items")
+            XCTAssertEqual(try after.first?.decode(Int.self, column: "n"), 2, "the failed transaction left nothing")
+            XCTAssertEqual(pool.stats.idle, 1, "and its connection was rolled back and kept")
+        }
+    }
+
     func testATransactionThatSendsNothingNeverBegins() async throws {
         struct Refused: Error {}
         try await withTestPool(size: 1) { pool, _ in

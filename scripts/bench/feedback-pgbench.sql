@@ -4,14 +4,13 @@
 -- order, in the same round trips, as the same runtime role:
 --   1. authentication, on its own (AccessControl.authenticate)
 --   2. one pipeline: BEGIN, the two transaction-local settings row-level security reads (one
---      statement), and the record with its responses, any alert and its audit row, in one
---      statement that returns what the answer needs (PostgresPool.transaction sends its opening
---      with the first statement; FeedbackStore.store)
---   3. COMMIT
+--      statement), the record with its responses, any alert and its audit row in one statement
+--      that returns what the answer needs, and COMMIT (PostgresPool.transaction sends its
+--      opening with the first statement; FeedbackStore.create sends COMMIT with the insert)
 -- Heard sends one parameter per value, and so does this script (pgbench -M prepared binds each
 -- :variable as a parameter), so PostgreSQL plans both alike; only NULLs, which a pgbench
 -- variable cannot hold, are written in place. Keep this file in step with FeedbackRoutes.create,
--- FeedbackStore.store, PostgresPool.transaction and AccessControl when they change.
+-- FeedbackStore.create, PostgresPool.transaction and AccessControl when they change.
 -- Variables come from `pgbench -D` (see scripts/bench-feedback); `i` counts per client, so
 -- external_id = client_id * 100000000 + i never repeats within a run.
 \set i :i + 1
@@ -51,5 +50,5 @@ SELECT new.id, new.given_at, new.version, new.created_at, new.updated_at, o.slug
   FROM new
   LEFT JOIN organisations o ON o.tenant_id = :tenant AND o.id = new.organisation_id
   LEFT JOIN alert ON true;
-\endpipeline
 COMMIT;
+\endpipeline

@@ -157,6 +157,12 @@ public struct TenantTransaction: Sendable {
         try await base.execute(query)
     }
 
+    /// The transaction's last statement, committed in the same round trip (see
+    /// `PostgresTransaction.queryAndCommit`).
+    public func queryAndCommit(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await base.queryAndCommit(query)
+    }
+
     /// One audit row per record created (a batch), in one statement, queued like `audit`.
     public func auditCreated(_ resourceType: String, ids: [String]) {
         guard !ids.isEmpty else { return }

@@ -41,7 +41,7 @@ struct FeedbackRoutes {
         // Validated before the transaction begins when the tenant's measures are at hand (see
         // MeasureCache); otherwise they are read in the transaction's first round trip.
         let validated = try measures.fresh(for: principal.tenantID).map { try NewFeedback.parse(request.body, measures: $0) }
-        let outcome = try await context.transaction { tx -> FeedbackStore.Outcome in
+        let attempt = try await context.transaction { tx -> (feedback: NewFeedback, record: FeedbackRecord?) in
             let feedback: NewFeedback
             if let validated {
                 feedback = validated
@@ -52,29 +52,29 @@ struct FeedbackRoutes {
                 feedback = try NewFeedback.parse(request.body, measures: current)
             }
             let organisationID = try await Self.organisation(feedback.organisation, for: principal, on: tx)
-            let outcome = try await FeedbackStore.insert(feedback, organisationID: organisationID, on: tx, includeFreeText: includeFreeText)
-            switch outcome {
-            case .created:
-                break  // audited by the statement that stored it
-            case .existing(let record) where record.contentHash == feedback.contentHash:
-                tx.audit(.read, "feedback", id: record.id.lowercased)
-            case .existing(let record):
+            // Stored, audited and committed in one round trip (FeedbackStore.create).
+            return (feedback, try await FeedbackStore.create(feedback, organisationID: organisationID, on: tx, includeFreeText: includeFreeText))
+        }
+        if let record = attempt.record { return Self.answer(record, status: .created, request: request) }
+
+        // The natural key was taken: a retry (the same content: 200 with the record) or a conflict.
+        let record = try await context.transaction { tx -> FeedbackRecord in
+            guard let existing = try await FeedbackStore.existing(attempt.feedback, on: tx),
+                  let record = try await FeedbackStore.find(existing.id, on: tx, includeFreeText: includeFreeText) else {
+                throw HTTPError(.conflict, type: "natural-key-conflict", title: "Already recorded",
+                                detail: "Another record already has this source_system and external_id.")
+            }
+            guard existing.contentHash == attempt.feedback.contentHash else {
                 var conflict = HTTPError(
                     .conflict, type: "natural-key-conflict", title: "Already recorded with different content",
                     detail: "Feedback \(record.id.lowercased) already has this source_system and external_id, with different content; it was not changed.")
                 conflict.extensions["existing_id"] = record.id.lowercased
                 throw conflict
-            case .hidden:
-                throw HTTPError(.conflict, type: "natural-key-conflict", title: "Already recorded",
-                                detail: "Another record already has this source_system and external_id.")
             }
-            return outcome
+            tx.audit(.read, "feedback", id: record.id.lowercased)
+            return record
         }
-        switch outcome {
-        case .created(let record): return Self.answer(record, status: .created, request: request)
-        case .existing(let record): return Self.answer(record, status: .ok, request: request)
-        case .hidden: throw HTTPError(.conflict, detail: "Another record already has this source_system and external_id.")
-        }
+        return Self.answer(record, status: .ok, request: request)
     }
 
     /// The organisation a record is attributed to: a partner key's own, always; for a tenant

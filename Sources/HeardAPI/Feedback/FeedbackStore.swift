@@ -105,30 +105,16 @@ struct FeedbackRecord: Encodable, Sendable {
 
 /// The SQL for feedback.
 enum FeedbackStore {
-    enum Outcome {
-        case created(FeedbackRecord)
-        /// The same (source_system, external_id) was already there; the record as it stands.
-        case existing(FeedbackRecord)
-        /// The natural key is taken by a record this key cannot see (another organisation's).
-        case hidden
-    }
-
-    /// What `store` did.
-    enum Stored {
-        /// The record it created, whole.
-        case created(FeedbackRecord)
-        /// The same (source_system, external_id) was already there: its id and content hash.
-        case existing(id: UUID, contentHash: String)
-    }
-
-    /// Stores `feedback` unless its (source_system, external_id) exists, in one statement: the
+    /// Creates `feedback` unless its (source_system, external_id) exists, in one statement: the
     /// record, its scored responses, for a safeguarding concern the alert, and the audit row of
-    /// the creation are written together or not at all. The statement returns what only the database knows (id, times,
-    /// organisation, alert); the rest of the record is what was sent, so creating needs no
-    /// read-back. Nil when the natural key is taken by a record this key cannot see.
-    static func store(_ feedback: NewFeedback, organisationID: UUID?, on tx: TenantTransaction, includeFreeText: Bool) async throws -> Stored? {
+    /// the creation are written together or not at all, and committed in the same round trip
+    /// (the transaction holds its locks only while PostgreSQL works). The statement returns
+    /// what only the database knows (id, times, organisation, alert); the rest of the record is
+    /// what was sent, so creating needs no read-back. Nil when the natural key is taken: see
+    /// `existing(_:on:)`, in a transaction of its own.
+    static func create(_ feedback: NewFeedback, organisationID: UUID?, on tx: TenantTransaction, includeFreeText: Bool) async throws -> FeedbackRecord? {
         let tenant = tx.principal.tenantID
-        let inserted = try await tx.query("""
+        let inserted = try await tx.queryAndCommit("""
             WITH new AS (
                 INSERT INTO feedback (tenant_id, organisation_id, source_system, external_id, channel, respondent_role, age_band,
                                       service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
@@ -163,18 +149,21 @@ enum FeedbackStore {
               LEFT JOIN organisations o ON o.tenant_id = \(tenant) AND o.id = new.organisation_id
               LEFT JOIN alert ON true
             """)
-        if let row = inserted.first {
-            return .created(try createdRecord(feedback, row: row, includeFreeText: includeFreeText))
-        }
-        let existing = try await tx.query("""
-            SELECT id, content_hash FROM feedback
-             WHERE tenant_id = \(tenant) AND source_system = \(feedback.sourceSystem) AND external_id = \(feedback.externalID)
-            """)
-        guard let row = existing.first else { return nil }
-        return .existing(id: try row.decode(UUID.self, column: "id"), contentHash: try row.decode(String.self, column: "content_hash"))
+        guard let row = inserted.first else { return nil }
+        return try createdRecord(feedback, row: row, includeFreeText: includeFreeText)
     }
 
-    /// The record `store` created: what was sent, with what the database added.
+    /// The id and content hash of the record that holds `feedback`'s natural key, if this key
+    /// can see it.
+    static func existing(_ feedback: NewFeedback, on tx: TenantTransaction) async throws -> (id: UUID, contentHash: String)? {
+        guard let row = try await tx.query("""
+            SELECT id, content_hash FROM feedback
+             WHERE tenant_id = \(tx.principal.tenantID) AND source_system = \(feedback.sourceSystem) AND external_id = \(feedback.externalID)
+            """).first else { return nil }
+        return (try row.decode(UUID.self, column: "id"), try row.decode(String.self, column: "content_hash"))
+    }
+
+    /// The record `create` stored: what was sent, with what the database added.
     private static func createdRecord(_ feedback: NewFeedback, row: PostgresRow, includeFreeText: Bool) throws -> FeedbackRecord {
         let alertID = try row.decode(UUID?.self, column: "alert_id")
         let equality = feedback.equality.flatMap { equality in
@@ -278,19 +267,6 @@ enum FeedbackStore {
                                                                           contentHash: try row.decode(String.self, column: "content_hash"))
         }
         return answers
-    }
-
-    /// Stores `feedback` and answers with the record it created, or the one already there.
-    static func insert(_ feedback: NewFeedback, organisationID: UUID?, on tx: TenantTransaction, includeFreeText: Bool) async throws -> Outcome {
-        switch try await store(feedback, organisationID: organisationID, on: tx, includeFreeText: includeFreeText) {
-        case .created(let record)?:
-            return .created(record)
-        case .existing(let id, _)?:
-            guard let record = try await find(id, on: tx, includeFreeText: includeFreeText) else { return .hidden }
-            return .existing(record)
-        case nil:
-            return .hidden
-        }
     }
 
     /// The columns of a record with its organisation and alert: constant SQL (no values), with
