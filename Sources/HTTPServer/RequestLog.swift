@@ -191,13 +191,33 @@ public final class RequestLog: Sendable {
 }
 
 extension HTTPDate {
+    /// `YYYY-MM-DDTHH:MM:SS` (UTC) of `seconds` since 1970, the year always four digits
+    /// (`0017-06-29T...`), as RFC 3339 requires. For the log's timestamps and JSON dates.
     static func iso8601Seconds(_ seconds: Int) -> String {
         var value = time_t(seconds)
         var parts = tm()
         gmtime_r(&value, &parts)
-        var buffer = [Int8](repeating: 0, count: 32)
-        let length = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%S", &parts)
-        return String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return String(unsafeUninitializedCapacity: 19) { out in
+            var at = 0
+            func put(_ value: Int32, digits: Int) {
+                var divisor: Int32 = 1
+                for _ in 1..<digits { divisor *= 10 }
+                var rest = max(0, value)
+                while divisor > 0 {
+                    out[at] = UInt8(ascii: "0") + UInt8(rest / divisor % 10)
+                    rest %= divisor
+                    divisor /= 10
+                    at += 1
+                }
+            }
+            func put(_ character: Unicode.Scalar) {
+                out[at] = UInt8(character.value)
+                at += 1
+            }
+            put(parts.tm_year + 1900, digits: 4); put("-"); put(parts.tm_mon + 1, digits: 2); put("-"); put(parts.tm_mday, digits: 2)
+            put("T"); put(parts.tm_hour, digits: 2); put(":"); put(parts.tm_min, digits: 2); put(":"); put(parts.tm_sec, digits: 2)
+            return at
+        }
     }
 }
 

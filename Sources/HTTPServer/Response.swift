@@ -57,31 +57,7 @@ public enum JSON {
     /// `2026-11-22T09:30:00Z`: UTC, whole seconds (as `JSONEncoder`'s `.iso8601` writes it),
     /// the year always four digits (`0017-06-29T...`), as RFC 3339 requires.
     public static func iso8601(_ date: Date) -> String {
-        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        return String(unsafeUninitializedCapacity: 24) { out in
-            var at = 0
-            func put(_ value: Int32, digits: Int) {
-                var divisor: Int32 = 1
-                for _ in 1..<digits { divisor *= 10 }
-                var rest = max(0, value)
-                while divisor > 0 {
-                    out[at] = UInt8(ascii: "0") + UInt8(rest / divisor % 10)
-                    rest %= divisor
-                    divisor /= 10
-                    at += 1
-                }
-            }
-            func put(_ character: Unicode.Scalar) {
-                out[at] = UInt8(character.value)
-                at += 1
-            }
-            put(parts.tm_year + 1900, digits: 4); put("-"); put(parts.tm_mon + 1, digits: 2); put("-"); put(parts.tm_mday, digits: 2)
-            put("T"); put(parts.tm_hour, digits: 2); put(":"); put(parts.tm_min, digits: 2); put(":"); put(parts.tm_sec, digits: 2)
-            put("Z")
-            return at
-        }
+        HTTPDate.iso8601Seconds(Int(date.timeIntervalSince1970.rounded(.down))) + "Z"
     }
 
     /// The first object key in `json` with an upper-case letter (debug builds' check).

@@ -114,8 +114,9 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Runs `queries` in order in one round trip (libpq's pipeline mode) and returns the rows of
     /// each. When one fails, the ones after it do not run and its error is thrown. Meant for a
-    /// handful of statements (a transaction's start, or its last writes and `COMMIT`): the
-    /// connection blocks while sending, so the answers must fit the socket's buffers.
+    /// handful of statements (a transaction's start, or its last writes and `COMMIT`); on a
+    /// blocking connection (`connectBlocking`) the answers must fit the socket's buffers, since
+    /// it reads them only once everything is sent.
     public func pipeline(_ queries: [PostgresQuery]) async throws -> [PostgresResult] {
         guard !queries.isEmpty else { return [] }
         guard evented else { return try await onQueue { try self.verifyIfLent(); return try self.runPipeline(queries) } }
@@ -296,18 +297,7 @@ public final class PostgresConnection: @unchecked Sendable {
             defer { PQclear(result) }
             if case .sync = answer { break }
             while let extra = PQgetResult(handle) { PQclear(extra) }  // a statement's answer ends with NULL
-            switch (PQresultStatus(result), answer) {
-            case (PGRES_PIPELINE_ABORTED, _):
-                continue
-            case (PGRES_COMMAND_OK, .prepared(let key, let name)):
-                if !name.isEmpty { statementNames[key] = name }
-            case (PGRES_COMMAND_OK, .statement), (PGRES_EMPTY_QUERY, .statement):
-                results.append(PostgresResult(rowsAffected: Int(String(cString: PQcmdTuples(result))) ?? 0))
-            case (PGRES_TUPLES_OK, .statement):
-                results.append(Self.rows(of: result))
-            default:
-                if firstError == nil { firstError = error(from: result) }
-            }
+            take(result, for: answer, into: &results, firstError: &firstError)
         }
         if PQexitPipelineMode(handle) != 1 {
             finish()
@@ -344,6 +334,24 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         guard PQpipelineSync(handle) == 1 else { return nil }
         return answers + [.sync]
+    }
+
+    /// One answer of a pipeline, for the blocking and the evented reader alike: a preparation
+    /// caches its name, a statement keeps its rows, the first error is kept, and a statement
+    /// skipped after an error (`PGRES_PIPELINE_ABORTED`) leaves nothing.
+    private func take(_ result: OpaquePointer, for answer: Answer, into results: inout [PostgresResult], firstError: inout PostgresError?) {
+        switch (PQresultStatus(result), answer) {
+        case (PGRES_PIPELINE_ABORTED, _):
+            return
+        case (PGRES_COMMAND_OK, .prepared(let key, let name)):
+            if !name.isEmpty { statementNames[key] = name }
+        case (PGRES_COMMAND_OK, .statement), (PGRES_EMPTY_QUERY, .statement):
+            results.append(PostgresResult(rowsAffected: Int(String(cString: PQcmdTuples(result))) ?? 0))
+        case (PGRES_TUPLES_OK, .statement):
+            results.append(Self.rows(of: result))
+        default:
+            if firstError == nil { firstError = error(from: result) }
+        }
     }
 
     private func lostConnection(_ handle: OpaquePointer) -> PostgresError {
@@ -435,23 +443,9 @@ public final class PostgresConnection: @unchecked Sendable {
                 if status != PGRES_COMMAND_OK, status != PGRES_TUPLES_OK, status != PGRES_EMPTY_QUERY, operation.firstError == nil {
                     operation.firstError = error(from: result)
                 }
-            case .prepared(let key, let name):
+            case .prepared, .statement:
                 operation.awaitingEnd = true
-                if status == PGRES_COMMAND_OK, !name.isEmpty { statementNames[key] = name }
-                if status != PGRES_COMMAND_OK, status != PGRES_PIPELINE_ABORTED, operation.firstError == nil {
-                    operation.firstError = error(from: result)
-                }
-            case .statement:
-                operation.awaitingEnd = true
-                switch status {
-                case PGRES_PIPELINE_ABORTED: break
-                case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
-                    operation.results.append(PostgresResult(rowsAffected: Int(String(cString: PQcmdTuples(result))) ?? 0))
-                case PGRES_TUPLES_OK:
-                    operation.results.append(Self.rows(of: result))
-                default:
-                    if operation.firstError == nil { operation.firstError = error(from: result) }
-                }
+                take(result, for: answer, into: &operation.results, firstError: &operation.firstError)
             }
         }
         self.operation = operation
