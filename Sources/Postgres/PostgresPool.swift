@@ -174,53 +174,56 @@ public final class PostgresPool: Sendable {
         }
     }
 
-    private func lease() async throws -> Lease {
-        // Usually a connection is idle: take it without suspending the caller (a continuation
-        // would suspend and re-enqueue the task even when resumed at once).
-        let immediate: Lease? = state.withLock { state in
-            guard !state.isShutDown else { return nil }
-            if let connection = state.idle.popLast() {
-                state.inUse += 1
-                return .connection(connection)
-            }
-            return nil
+    private enum Decision {
+        case lease(Lease)
+        case fail(PostgresError)
+        /// No slot: the caller must wait (registered when a continuation was given).
+        case wait(UInt64?)
+    }
+
+    /// Under the lock: an idle connection, a slot for a new one, a failure, or a place in line
+    /// (taken only when `waiter` is given).
+    private func decide(_ state: inout State, waiter: CheckedContinuation<Lease, any Error>?) -> Decision {
+        if state.isShutDown {
+            return .fail(PostgresError(kind: .connection, message: "the pool is shut down"))
         }
-        if let immediate { return immediate }
+        if let connection = state.idle.popLast() {
+            state.inUse += 1
+            return .lease(.connection(connection))
+        }
+        if state.open < size {
+            state.open += 1
+            state.inUse += 1
+            return .lease(.newConnection)
+        }
+        guard state.waiters.count < maxWaiters else {
+            return .fail(PostgresError(
+                kind: .poolTimeout,
+                message: "all \(size) connections are in use and \(maxWaiters) callers are already waiting"))
+        }
+        guard let waiter else { return .wait(nil) }
+        let id = state.nextWaiterID
+        state.nextWaiterID += 1
+        state.waiters.append(Waiter(id: id, continuation: waiter))
+        return .wait(id)
+    }
+
+    private func lease() async throws -> Lease {
+        // Usually there is a slot: take it without suspending the caller (a continuation would
+        // suspend and re-enqueue the task even when resumed at once).
+        switch state.withLock({ decide(&$0, waiter: nil) }) {
+        case .lease(let lease): return lease
+        case .fail(let error): throw error
+        case .wait: break
+        }
         return try await withCheckedThrowingContinuation { continuation in
-            enum Decision {
-                case lease(Lease)
-                case fail(PostgresError)
-                case wait(UInt64)
-            }
-            let decision: Decision = state.withLock { state in
-                if state.isShutDown {
-                    return .fail(PostgresError(kind: .connection, message: "the pool is shut down"))
-                }
-                if let connection = state.idle.popLast() {
-                    state.inUse += 1
-                    return .lease(.connection(connection))
-                }
-                if state.open < size {
-                    state.open += 1
-                    state.inUse += 1
-                    return .lease(.newConnection)
-                }
-                guard state.waiters.count < maxWaiters else {
-                    return .fail(PostgresError(
-                        kind: .poolTimeout,
-                        message: "all \(size) connections are in use and \(maxWaiters) callers are already waiting"))
-                }
-                let id = state.nextWaiterID
-                state.nextWaiterID += 1
-                state.waiters.append(Waiter(id: id, continuation: continuation))
-                return .wait(id)
-            }
-            switch decision {
+            switch state.withLock({ decide(&$0, waiter: continuation) }) {
             case .lease(let lease):
                 continuation.resume(returning: lease)
             case .fail(let error):
                 continuation.resume(throwing: error)
             case .wait(let id):
+                guard let id else { return }
                 DispatchQueue.global().asyncAfter(deadline: .now() + acquireTimeout.timeInterval) {
                     self.timeOut(waiter: id)
                 }
