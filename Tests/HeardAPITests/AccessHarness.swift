@@ -15,7 +15,11 @@ final class AccessHarness: Sendable {
     var port: Int { app.port }
 
     static func start(access: AccessControl.Configuration = .init()) async throws -> AccessHarness {
-        let database = try await ScratchDatabase.create()
+        try await start(on: try await ScratchDatabase.create(), access: access)
+    }
+
+    /// Brings `database` up to date (whatever migrations it already has) and serves it.
+    static func start(on database: ScratchDatabase, access: AccessControl.Configuration = .init()) async throws -> AccessHarness {
         let migrator = try Migrator(directory: AppHarness.migrationsDirectory)
         _ = try migrator.migrate(configuration: database.owner)
         let app = try AppHarness.start(database: database.runtime, migrator: migrator, access: access)

@@ -167,7 +167,7 @@ final class FeedbackTests: XCTestCase {
         let nothing = try harness.send("POST", "/v1/feedback", key: writer, body: "{}")
         XCTAssertEqual(nothing.status, 422)
         XCTAssertGreaterThanOrEqual((nothing.json["errors"] as? [Any])?.count ?? 0, 9, "every missing field at once")
-        let rows = try await harness.superuserCount("SELECT (SELECT count(*) FROM feedback) + (SELECT count(*) FROM feedback_responses)")
+        let rows = try await harness.superuserCount("SELECT count(*) FROM feedback")
         XCTAssertEqual(rows, 0, "nothing half-written")
     }
 
@@ -265,8 +265,12 @@ final class FeedbackTests: XCTestCase {
     }
 
     func testAFullBatchIsStoredWholeAndItsRetryIsAllDuplicates() async throws {
+        // Every third record scores one measure, the others two, with scores that vary by record:
+        // each record must keep its own.
         let records = (0..<1000).map { n in
             FeedbackSamples.body(externalID: "night-\(n)", overrides: [
+                "responses": n % 3 == 0 ? #"[{"measure":"listened_to","score":\#(1 + n % 5)}]"#
+                    : #"[{"measure":"listened_to","score":\#(1 + n % 5)},{"measure":"worker_knows_me","score":\#(1 + (n + 1) % 5)}]"#,
                 "comment": "\"Comment \(n), with a comma and a \\\"quote\\\" and Siân\"",
                 "safeguarding_concern": n % 100 == 0 ? "true" : "false",
                 "team": n % 2 == 0 ? "null" : "\"south\"",
@@ -278,8 +282,14 @@ final class FeedbackTests: XCTestCase {
         XCTAssertEqual(first.json["created"] as? Int, 1000, first.text)
         let stored = try await harness.superuserCount("SELECT count(*) FROM feedback")
         XCTAssertEqual(stored, 1000)
-        let responses = try await harness.superuserCount("SELECT count(*) FROM feedback_responses")
-        XCTAssertEqual(responses, 2000, "every record's two responses")
+        let responses = try await harness.superuserCount("SELECT sum(cardinality(response_scores)) FROM feedback")
+        XCTAssertEqual(responses, 2000 - 334, "every record's responses")
+        let misplaced = try await harness.superuserCount("""
+            SELECT count(*) FROM feedback f CROSS JOIN LATERAL (SELECT substr(f.external_id, 7)::int AS n) AS sent
+             WHERE f.response_scores <> CASE WHEN sent.n % 3 = 0 THEN ARRAY[1 + sent.n % 5]
+                                             ELSE ARRAY[1 + sent.n % 5, 1 + (sent.n + 1) % 5] END
+            """)
+        XCTAssertEqual(misplaced, 0, "each record stored with its own scores")
         let alerts = try await harness.superuserCount("SELECT count(*) FROM safeguarding_alerts")
         XCTAssertEqual(alerts, 10)
 
@@ -290,7 +300,9 @@ final class FeedbackTests: XCTestCase {
         XCTAssertEqual(read.json["external_id"] as? String, "night-437")
         XCTAssertEqual(read.json["comment"] as? String, #"Comment 437, with a comma and a "quote" and Siân"#)
         XCTAssertEqual(read.json["team"] as? String, "south")
-        XCTAssertEqual((read.json["responses"] as? [[String: Any]])?.count, 2)
+        let readResponses = try XCTUnwrap(read.json["responses"] as? [[String: Any]])
+        XCTAssertEqual(readResponses.map { $0["measure"] as? String }, ["listened_to", "worker_knows_me"])
+        XCTAssertEqual(readResponses.map { $0["score"] as? Int }, [1 + 437 % 5, 1 + 438 % 5])
 
         let retry = try harness.send("POST", "/v1/feedback/batch", key: writer, body: ndjson, headers: ["Content-Type": "application/x-ndjson"])
         XCTAssertEqual(retry.status, 200, retry.text)

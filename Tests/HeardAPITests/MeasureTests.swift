@@ -43,6 +43,20 @@ final class MeasureTests: XCTestCase {
         XCTAssertEqual(wording(after).0, "People listen to me")
         XCTAssertEqual(wording(after).1, 2)
 
+        // A correction of another field leaves the responses as they were given; a correction of
+        // the responses scores them against today's wording.
+        let path = "/v1/feedback/\(before.json["id"] as? String ?? "")"
+        let teamCorrected = try harness.send("PATCH", path, key: writer, body: #"{"team":"south"}"#, headers: ["If-Match": "\"1\""])
+        XCTAssertEqual(teamCorrected.status, 200, teamCorrected.text)
+        XCTAssertEqual(wording(teamCorrected).0, "I am listened to")
+        XCTAssertEqual(wording(teamCorrected).1, 1)
+        let rescored = try harness.send("PATCH", path, key: writer, body: #"{"responses":[{"measure":"listened_to","score":2}]}"#,
+                                        headers: ["If-Match": "\"2\""])
+        XCTAssertEqual(rescored.status, 200, rescored.text)
+        XCTAssertEqual(wording(rescored).0, "People listen to me")
+        XCTAssertEqual(wording(rescored).1, 2)
+        XCTAssertEqual((rescored.json["responses"] as? [Any])?.count, 1)
+
         let renamedOnly = try harness.send("PATCH", "/v1/measures/\(id)", key: admin, body: #"{"group":"practice_outcome"}"#)
         XCTAssertEqual(renamedOnly.json["version"] as? Int, 2, "the group is not wording: no new version")
     }

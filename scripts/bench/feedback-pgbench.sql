@@ -22,20 +22,17 @@ SELECT set_config(:tenant_setting, :tenant, true), set_config(:organisation_sett
 WITH new AS (
     INSERT INTO feedback (tenant_id, organisation_id, source_system, external_id, channel, respondent_role, age_band,
                           service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
-                          consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, created_by)
+                          consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, created_by,
+                          response_measures, response_versions, response_scores)
     VALUES (:tenant, NULL, :source_system, :ext, :channel,
             :respondent_role, :age_band, :service_area,
             :team, :stage, :kind, :given_at,
             :subject_ref, :comment, :no, :no,
             :no, :gender, :ethnicity,
-            NULL, :content_hash, :key_id)
+            NULL, :content_hash, :key_id,
+            :measure_ids, :measure_versions, :scores)
     ON CONFLICT (tenant_id, source_system, external_id) DO NOTHING
     RETURNING id, organisation_id, safeguarding_concern, given_at, version, created_at, updated_at
-), responses AS (
-    INSERT INTO feedback_responses (tenant_id, feedback_id, measure_id, measure_version, score)
-    SELECT :tenant, new.id, r.measure_id, r.measure_version, r.score
-      FROM new, unnest(:measure_ids::uuid[], :measure_versions::int[],
-                       :scores::int[]) AS r (measure_id, measure_version, score)
 ), alert AS (
     INSERT INTO safeguarding_alerts (tenant_id, feedback_id, organisation_id)
     SELECT :tenant, new.id, new.organisation_id FROM new WHERE new.safeguarding_concern

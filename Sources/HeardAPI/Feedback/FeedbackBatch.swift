@@ -28,31 +28,32 @@ enum FeedbackBatch {
         var invalid: Int
     }
 
-    static func handle(_ request: Request, _ context: AccessContext) async throws -> Response {
+    static func handle(_ request: Request, _ context: AccessContext, measures cache: MeasureCache) async throws -> Response {
         let documents = try split(request)
         let principal = context.principal
-        let answer = try await context.transaction { tx -> Answer in
-            let measures = try await MeasureStore.all(on: tx.base, tenantID: principal.tenantID)
-            var results = [RecordResult?](repeating: nil, count: documents.count)
-            func invalid(_ index: Int, _ error: HTTPError) {
-                let errors = error.errors.isEmpty ? [FieldError(field: "(record)", message: error.detail)] : error.errors
-                results[index] = RecordResult(index: index, status: "invalid", errors: errors)
-            }
+        let measures = try await cache.measures(for: principal.tenantID) {
+            try await context.transaction { tx in try await MeasureStore.all(on: tx.base, tenantID: principal.tenantID) }
+        }
 
-            // 1. Validate every record on its own.
-            var parsed: [(index: Int, feedback: NewFeedback)] = []
-            parsed.reserveCapacity(documents.count)
-            for (index, document) in documents.enumerated() {
-                do throws(HTTPError) {
-                    guard case .object(let members) = try document.get() else {
-                        throw HTTPError.validation([FieldError(field: "(record)", message: "must be a JSON object")])
-                    }
-                    var fields = FieldReader(members: members, prefix: "")
-                    parsed.append((index, try NewFeedback.parse(&fields, measures: measures)))
-                } catch {
-                    invalid(index, error)
+        // 1. Validate every record on its own, before the transaction begins (it holds its locks
+        //    only while PostgreSQL works).
+        var results = [RecordResult?](repeating: nil, count: documents.count)
+        var parsed: [(index: Int, feedback: NewFeedback)] = []
+        parsed.reserveCapacity(documents.count)
+        for (index, document) in documents.enumerated() {
+            do throws(HTTPError) {
+                guard case .object(let members) = try document.get() else {
+                    throw HTTPError.validation([FieldError(field: "(record)", message: "must be a JSON object")])
                 }
+                var fields = FieldReader(members: members, prefix: "")
+                parsed.append((index, try NewFeedback.parse(&fields, measures: measures)))
+            } catch {
+                results[index] = Self.invalid(index, error)
             }
+        }
+
+        let answer = try await context.transaction { [results] tx -> Answer in
+            var results = results
 
             // 2. Attribute each to its organisation (one lookup for all the names), and hold back
             //    a natural key the batch repeats: its first record decides what the others are.
@@ -65,7 +66,7 @@ enum FeedbackBatch {
                 do throws(HTTPError) {
                     organisationID = try FeedbackRoutes.attribution(feedback.organisation, for: principal, known: known)
                 } catch {
-                    invalid(index, error)
+                    results[index] = Self.invalid(index, error)
                     continue
                 }
                 let key = NaturalKey(sourceSystem: feedback.sourceSystem, externalID: feedback.externalID)
@@ -105,6 +106,11 @@ enum FeedbackBatch {
     private struct NaturalKey: Hashable {
         var sourceSystem: String
         var externalID: String
+    }
+
+    private static func invalid(_ index: Int, _ error: HTTPError) -> RecordResult {
+        let errors = error.errors.isEmpty ? [FieldError(field: "(record)", message: error.detail)] : error.errors
+        return RecordResult(index: index, status: "invalid", errors: errors)
     }
 
     private static func result(_ index: Int, _ stored: FeedbackStore.StoredInBatch?, contentHash: String) -> RecordResult {

@@ -58,6 +58,8 @@ enum FeedbackCorrection {
             }
             guard !changes.isEmpty else { return current }
 
+            // Responses not corrected keep the measure versions they were given against.
+            let responsesChanged = changes.contains(where: { $0.key == "responses" })
             let updated = try await tx.execute("""
                 UPDATE feedback
                    SET channel = \(corrected.channel.rawValue), respondent_role = \(corrected.respondentRole.rawValue),
@@ -67,20 +69,14 @@ enum FeedbackCorrection {
                        consent_to_follow_up = \(corrected.consentToFollowUp), safeguarding_concern = \(corrected.safeguardingConcern),
                        gender = \(corrected.equality?.gender?.rawValue), ethnicity = \(corrected.equality?.ethnicity?.rawValue),
                        disability = \(corrected.equality?.disability?.rawValue), content_hash = \(corrected.contentHash),
+                       response_measures = CASE WHEN \(responsesChanged) THEN \(corrected.responses.map(\.measure.id)) ELSE response_measures END,
+                       response_versions = CASE WHEN \(responsesChanged) THEN \(corrected.responses.map(\.measure.version)) ELSE response_versions END,
+                       response_scores = CASE WHEN \(responsesChanged) THEN \(corrected.responses.map(\.score)) ELSE response_scores END,
                        version = version + 1, updated_at = now()
                  WHERE tenant_id = \(principal.tenantID) AND id = \(id) AND version = \(current.version)
                 """)
             guard updated == 1 else {
                 throw HTTPError(.preconditionFailed, type: "stale-etag", detail: "The record changed while you corrected it; read it again.")
-            }
-            if changes.contains(where: { $0.key == "responses" }) {
-                try await tx.execute("DELETE FROM feedback_responses WHERE tenant_id = \(principal.tenantID) AND feedback_id = \(id)")
-                try await tx.execute("""
-                    INSERT INTO feedback_responses (tenant_id, feedback_id, measure_id, measure_version, score)
-                    SELECT \(principal.tenantID), \(id), measure_id, measure_version, score
-                      FROM unnest(\(corrected.responses.map(\.measure.id))::uuid[], \(corrected.responses.map(\.measure.version))::int[],
-                                  \(corrected.responses.map(\.score))::int[]) AS r (measure_id, measure_version, score)
-                    """)
             }
             // A concern raised in a correction is never just stored either.
             if corrected.safeguardingConcern && current.safeguardingAlert == nil {

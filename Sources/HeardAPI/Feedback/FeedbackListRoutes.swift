@@ -163,9 +163,7 @@ enum FeedbackListStore {
                AND (\(filter.respondentRole?.rawValue)::text IS NULL OR f.respondent_role = \(filter.respondentRole?.rawValue)::text)
                AND (\(filter.subjectRef)::text IS NULL OR f.subject_ref = \(filter.subjectRef)::text)
                AND (\(filter.safeguardingConcern)::boolean IS NULL OR f.safeguarding_concern = \(filter.safeguardingConcern)::boolean)
-               AND (\(measureID)::uuid IS NULL OR EXISTS (
-                       SELECT 1 FROM feedback_responses r
-                        WHERE r.tenant_id = f.tenant_id AND r.feedback_id = f.id AND r.measure_id = \(measureID)::uuid))
+               AND (\(measureID)::uuid IS NULL OR \(measureID)::uuid = ANY(f.response_measures))
              ORDER BY f.seq DESC
              LIMIT \(limit + 1)
             """)

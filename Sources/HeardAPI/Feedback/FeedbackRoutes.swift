@@ -14,7 +14,9 @@ struct FeedbackRoutes {
             try await create(request, context)
         }))
         router.post("/v1/feedback/batch", access.secure(.feedbackWrite, resource: "feedback",
-                                                        Idempotency.wrap(route: "POST /v1/feedback/batch", FeedbackBatch.handle)))
+                                                        Idempotency.wrap(route: "POST /v1/feedback/batch") { request, context in
+            try await FeedbackBatch.handle(request, context, measures: measures)
+        }))
         router.patch("/v1/feedback/{id}", access.secure(.feedbackWrite, resource: "feedback", FeedbackCorrection.handle))
         router.get("/v1/feedback/{id}", access.secure(.feedbackRead, resource: "feedback") { request, context in
             guard let id = UUID(uuidString: request.parameter("id")) else { throw Self.notFound }

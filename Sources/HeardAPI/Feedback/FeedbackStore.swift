@@ -106,7 +106,7 @@ struct FeedbackRecord: Encodable, Sendable {
 /// The SQL for feedback.
 enum FeedbackStore {
     /// Creates `feedback` unless its (source_system, external_id) exists, in one statement: the
-    /// record, its scored responses, for a safeguarding concern the alert, and the audit row of
+    /// record with its scored responses, for a safeguarding concern the alert, and the audit row of
     /// the creation are written together or not at all, and committed in the same round trip
     /// (the transaction holds its locks only while PostgreSQL works). The statement returns
     /// what only the database knows (id, times, organisation, alert); the rest of the record is
@@ -118,20 +118,17 @@ enum FeedbackStore {
             WITH new AS (
                 INSERT INTO feedback (tenant_id, organisation_id, source_system, external_id, channel, respondent_role, age_band,
                                       service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
-                                      consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, created_by)
+                                      consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, created_by,
+                                      response_measures, response_versions, response_scores)
                 VALUES (\(tenant), \(organisationID), \(feedback.sourceSystem), \(feedback.externalID), \(feedback.channel.rawValue),
                         \(feedback.respondentRole.rawValue), \(feedback.ageBand.rawValue), \(feedback.serviceArea.rawValue),
                         \(feedback.team), \(feedback.stage.rawValue), \(feedback.kind.rawValue), \(feedback.givenAt),
                         \(feedback.subjectRef), \(feedback.comment), \(feedback.anonymous), \(feedback.consentToFollowUp),
                         \(feedback.safeguardingConcern), \(feedback.equality?.gender?.rawValue), \(feedback.equality?.ethnicity?.rawValue),
-                        \(feedback.equality?.disability?.rawValue), \(feedback.contentHash), \(tx.principal.keyID))
+                        \(feedback.equality?.disability?.rawValue), \(feedback.contentHash), \(tx.principal.keyID),
+                        \(feedback.responses.map(\.measure.id)), \(feedback.responses.map(\.measure.version)), \(feedback.responses.map(\.score)))
                 ON CONFLICT (tenant_id, source_system, external_id) DO NOTHING
                 RETURNING id, organisation_id, safeguarding_concern, given_at, version, created_at, updated_at
-            ), responses AS (
-                INSERT INTO feedback_responses (tenant_id, feedback_id, measure_id, measure_version, score)
-                SELECT \(tenant), new.id, r.measure_id, r.measure_version, r.score
-                  FROM new, unnest(\(feedback.responses.map(\.measure.id))::uuid[], \(feedback.responses.map(\.measure.version))::int[],
-                                   \(feedback.responses.map(\.score))::int[]) AS r (measure_id, measure_version, score)
             ), alert AS (
                 INSERT INTO safeguarding_alerts (tenant_id, feedback_id, organisation_id)
                 SELECT \(tenant), new.id, new.organisation_id FROM new WHERE new.safeguarding_concern
@@ -197,7 +194,7 @@ enum FeedbackStore {
     }
 
     /// Stores many records in two statements, whatever their number: one inserts every record
-    /// whose (source_system, external_id) is new, with its responses and any alert; one reads
+    /// whose (source_system, external_id) is new, with its responses, and any alert; one reads
     /// the id and content hash of those already there. Answers per record, in order; nil where
     /// the natural key is taken by a record this key cannot see. The records' natural keys must
     /// differ from one another. Rows are inserted in natural-key order, so two batches that
@@ -206,7 +203,16 @@ enum FeedbackStore {
         guard !records.isEmpty else { return [] }
         let tenant = tx.principal.tenantID
         let feedback = records.map(\.feedback)
-        let responses = feedback.enumerated().flatMap { index, record in record.responses.map { (index + 1, $0) } }
+        // Every record's responses in three flat arrays; record n's are at first[n] ..< first[n] + count[n] (1-based).
+        let responses = feedback.flatMap(\.responses)
+        let responseCounts = feedback.map(\.responses.count)
+        var responseFirst: [Int] = []
+        responseFirst.reserveCapacity(feedback.count)
+        var next = 1
+        for count in responseCounts {
+            responseFirst.append(next)
+            next += count
+        }
         let created = try await tx.query("""
             WITH input AS (
                 SELECT *
@@ -219,17 +225,24 @@ enum FeedbackStore {
                               \(feedback.map(\.comment))::text[], \(feedback.map(\.anonymous))::boolean[],
                               \(feedback.map(\.consentToFollowUp))::boolean[], \(feedback.map(\.safeguardingConcern))::boolean[],
                               \(feedback.map { $0.equality?.gender?.rawValue })::text[], \(feedback.map { $0.equality?.ethnicity?.rawValue })::text[],
-                              \(feedback.map { $0.equality?.disability?.rawValue })::text[], \(feedback.map(\.contentHash))::text[])
+                              \(feedback.map { $0.equality?.disability?.rawValue })::text[], \(feedback.map(\.contentHash))::text[],
+                              \(responseFirst)::int[], \(responseCounts)::int[])
                        WITH ORDINALITY AS i (organisation_id, source_system, external_id, channel, respondent_role, age_band,
                                              service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
-                                             consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, n)
+                                             consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash,
+                                             response_first, response_count, n)
             ), new AS (
                 INSERT INTO feedback (tenant_id, organisation_id, source_system, external_id, channel, respondent_role, age_band,
                                       service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
-                                      consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, created_by)
+                                      consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, created_by,
+                                      response_measures, response_versions, response_scores)
                 SELECT \(tenant), organisation_id, source_system, external_id, channel, respondent_role, age_band,
                        service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
-                       consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, \(tx.principal.keyID)
+                       consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, \(tx.principal.keyID),
+                       -- Sliced as bound, then cast: a cast of the whole array would run once a row.
+                       (\(responses.map(\.measure.id)))[response_first : response_first + response_count - 1],
+                       (\(responses.map(\.measure.version)))[response_first : response_first + response_count - 1]::int[],
+                       (\(responses.map(\.score)))[response_first : response_first + response_count - 1]::int[]
                   FROM input
                  ORDER BY source_system, external_id
                 ON CONFLICT (tenant_id, source_system, external_id) DO NOTHING
@@ -237,13 +250,6 @@ enum FeedbackStore {
             ), numbered AS (
                 SELECT input.n, new.id, new.organisation_id, new.safeguarding_concern
                   FROM new JOIN input USING (source_system, external_id)
-            ), responses AS (
-                INSERT INTO feedback_responses (tenant_id, feedback_id, measure_id, measure_version, score)
-                SELECT \(tenant), numbered.id, r.measure_id, r.measure_version, r.score
-                  FROM unnest(\(responses.map(\.0))::bigint[], \(responses.map(\.1.measure.id))::uuid[],
-                              \(responses.map(\.1.measure.version))::int[], \(responses.map(\.1.score))::int[])
-                       AS r (n, measure_id, measure_version, score)
-                  JOIN numbered USING (n)
             ), alert AS (
                 INSERT INTO safeguarding_alerts (tenant_id, feedback_id, organisation_id)
                 SELECT \(tenant), id, organisation_id FROM numbered WHERE safeguarding_concern
@@ -294,10 +300,11 @@ enum FeedbackStore {
     }
 
     static let responsesSelect = """
-        SELECT r.feedback_id, m.code, r.score, r.measure_version, v.wording, r.score >= v.agree_from AS agrees
-          FROM feedback_responses r
-          JOIN measures m ON m.tenant_id = r.tenant_id AND m.id = r.measure_id
-          JOIN measure_versions v ON v.tenant_id = r.tenant_id AND v.measure_id = r.measure_id AND v.version = r.measure_version
+        SELECT f.id AS feedback_id, m.code, r.score, r.measure_version, v.wording, r.score >= v.agree_from AS agrees
+          FROM feedback f
+         CROSS JOIN unnest(f.response_measures, f.response_versions, f.response_scores) AS r (measure_id, measure_version, score)
+          JOIN measures m ON m.tenant_id = f.tenant_id AND m.id = r.measure_id
+          JOIN measure_versions v ON v.tenant_id = f.tenant_id AND v.measure_id = r.measure_id AND v.version = r.measure_version
         """
 
     /// The scored responses of `ids`, in one query, with the wording each was given against.
@@ -306,10 +313,10 @@ enum FeedbackStore {
         let tenant = tx.principal.tenantID
         // One id is compared with `=`: PostgreSQL plans `= ANY($1)` afresh on every call.
         let rows = ids.count == 1
-            ? try await tx.query("\(unsafeRaw: responsesSelect) WHERE r.tenant_id = \(tenant) AND r.feedback_id = \(ids[0]) ORDER BY m.code")
+            ? try await tx.query("\(unsafeRaw: responsesSelect) WHERE f.tenant_id = \(tenant) AND f.id = \(ids[0]) ORDER BY m.code")
             : try await tx.query("""
-                \(unsafeRaw: responsesSelect) WHERE r.tenant_id = \(tenant) AND r.feedback_id = ANY(\(ids)::uuid[])
-                ORDER BY r.feedback_id, m.code
+                \(unsafeRaw: responsesSelect) WHERE f.tenant_id = \(tenant) AND f.id = ANY(\(ids)::uuid[])
+                ORDER BY f.id, m.code
                 """)
         var responses: [UUID: [FeedbackRecord.ScoredResponse]] = [:]
         for row in rows {

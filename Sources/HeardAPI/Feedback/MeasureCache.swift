@@ -31,6 +31,15 @@ final class MeasureCache: Sendable {
         }
     }
 
+    /// The tenant's measures: the kept ones while fresh, else read by `load` (and kept).
+    func measures(for tenant: UUID, load: () async throws -> [Measure]) async throws -> [Measure] {
+        if let measures = fresh(for: tenant) { return measures }
+        let ticket = ticket(for: tenant)
+        let measures = try await load()
+        store(measures, for: tenant, ticket: ticket)
+        return measures
+    }
+
     /// What to hand to `store` after reading the measures: taken before the read begins.
     func ticket(for tenant: UUID, now: ContinuousClock.Instant = .now) -> (generation: Int, startedAt: ContinuousClock.Instant) {
         (entries.withLock { $0[tenant]?.generation ?? 0 }, now)
