@@ -19,12 +19,18 @@ public struct CalendarDate: Sendable, Hashable, Comparable, Codable, CustomStrin
 
     /// Parses exactly `yyyy-MM-dd`.
     public init?(_ iso: String) {
-        let parts = iso.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
-              parts.allSatisfy({ $0.allSatisfy(\.isASCII) && $0.allSatisfy(\.isNumber) }),
-              let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2])
+        self.init(isoBytes: Array(iso.utf8)[...])
+    }
+
+    /// Parses exactly `yyyy-MM-dd` from UTF-8 bytes (ASCII digits only).
+    init?(isoBytes bytes: ArraySlice<UInt8>) {
+        guard bytes.count == 10 else { return nil }
+        let start = bytes.startIndex
+        guard bytes[start + 4] == UInt8(ascii: "-"), bytes[start + 7] == UInt8(ascii: "-"),
+              let year = Timestamp.number(bytes[start..<start + 4]), let month = Timestamp.number(bytes[start + 5..<start + 7]),
+              let day = Timestamp.number(bytes[start + 8..<start + 10])
         else { return nil }
-        self.init(year: year, month: month, day: day)
+        self.init(year: Int(year), month: Int(month), day: Int(day))
     }
 
     /// The UTC day containing `date`.

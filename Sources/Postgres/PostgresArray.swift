@@ -51,6 +51,7 @@ extension Array: PostgresDecodable where Element: PostgresArrayElement {
 
 extension String: PostgresArrayElement {
     public static var postgresArrayType: PostgresDataType { .textArray }
+    public static func postgresArrayText(_ elements: [String]) -> String { ArrayLiteral.format(elements) }
 }
 
 extension Int: PostgresArrayElement {
@@ -84,6 +85,13 @@ extension UUID: PostgresArrayElement {
 /// `[String?]` is a `text[]` that may hold NULL elements.
 extension Optional: PostgresArrayElement where Wrapped: PostgresArrayElement & PostgresCodable {
     public static var postgresArrayType: PostgresDataType { Wrapped.postgresArrayType }
+
+    public static func postgresArrayText(_ elements: [Self]) -> String {
+        // Text columns that may be NULL are the common case (a batch binds one per column):
+        // they skip the generic path, which costs a metadata lookup an element.
+        if let strings = elements as? [String?] { return ArrayLiteral.format(strings) }
+        return ArrayLiteral.format(elements.map { $0?.postgresText })
+    }
 }
 
 /// `[UInt8]` is `bytea` (hex format), not an array of numbers.

@@ -55,8 +55,10 @@ extension String: PostgresCodable {
     /// Text-like columns, plus types whose text form is the natural string (uuid, json,
     /// user-defined enums).
     public static func accepts(_ type: PostgresDataType) -> Bool {
-        [.text, .varchar, .bpchar, .name, .char, .unknown, .uuid, .json, .jsonb].contains(type)
-            || type.isUserDefined
+        switch type {
+        case .text, .varchar, .bpchar, .name, .char, .unknown, .uuid, .json, .jsonb: true
+        default: type.isUserDefined
+        }
     }
     public init?(postgresText text: String, type: PostgresDataType) { self = text }
 }
@@ -156,7 +158,7 @@ extension Date: PostgresCodable {
     public static var postgresType: PostgresDataType { .timestamptz }
     public var postgresText: String? { Timestamp.format(self) }
     public static var postgresTypeName: String { "timestamptz" }
-    public static func accepts(_ type: PostgresDataType) -> Bool { [.timestamptz, .timestamp].contains(type) }
+    public static func accepts(_ type: PostgresDataType) -> Bool { type == .timestamptz || type == .timestamp }
     /// Reads `2026-11-22 09:30:00.123456+00` (any offset); a `timestamp` without zone is taken as UTC.
     public init?(postgresText text: String, type: PostgresDataType) {
         guard let date = Timestamp.parse(text) else { return nil }
@@ -230,17 +232,33 @@ enum Timestamp {
         let (days, microsOfDay) = floorDivide(micros, 86_400_000_000)
         let civil = CalendarDate(daysSince1970: Int(days))
         let seconds = microsOfDay / 1_000_000
-        let fraction = microsOfDay % 1_000_000
-        return civil.description
-            + "T" + pad(seconds / 3600, 2) + ":" + pad(seconds / 60 % 60, 2) + ":" + pad(seconds % 60, 2)
-            + "." + pad(fraction, 6) + "Z"
+        // yyyy-MM-ddTHH:mm:ss.ffffffZ, written digit by digit (a string per part cost more than the rest of a bind).
+        var text = [UInt8](repeating: UInt8(ascii: "0"), count: 27)
+        func put(_ value: Int64, at end: Int, width: Int) {
+            var value = value
+            for index in stride(from: end - 1, through: end - width, by: -1) {
+                text[index] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
+            }
+        }
+        put(Int64(civil.year), at: 4, width: 4)
+        put(Int64(civil.month), at: 7, width: 2)
+        put(Int64(civil.day), at: 10, width: 2)
+        put(seconds / 3600, at: 13, width: 2)
+        put(seconds / 60 % 60, at: 16, width: 2)
+        put(seconds % 60, at: 19, width: 2)
+        put(microsOfDay % 1_000_000, at: 26, width: 6)
+        for (index, separator) in [(4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, "."), (26, "Z")] as [(Int, Unicode.Scalar)] {
+            text[index] = UInt8(ascii: separator)
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// Parses `YYYY-MM-DD[ T]HH:MM:SS[.ffffff][Z|±HH[:MM[:SS]]]`.
     static func parse(_ text: String) -> Date? {
         let bytes = Array(text.utf8)
         guard bytes.count >= 19,
-              let date = CalendarDate(String(decoding: bytes[0..<10], as: UTF8.self)),
+              let date = CalendarDate(isoBytes: bytes[0..<10]),
               bytes[10] == UInt8(ascii: " ") || bytes[10] == UInt8(ascii: "T"),
               bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"),
               let hour = number(bytes[11..<13]), let minute = number(bytes[14..<16]),
@@ -280,7 +298,7 @@ enum Timestamp {
         return Date(timeIntervalSince1970: Double(seconds) + Double(micros) / 1_000_000)
     }
 
-    private static func number(_ digits: ArraySlice<UInt8>) -> Int64? {
+    static func number(_ digits: ArraySlice<UInt8>) -> Int64? {
         var value: Int64 = 0
         for digit in digits {
             guard digit >= UInt8(ascii: "0"), digit <= UInt8(ascii: "9") else { return nil }

@@ -72,11 +72,18 @@ public struct AccessControl: Sendable {
 
     // MARK: Authentication
 
+    /// The credentials after `Bearer `, without the spaces or tabs around them.
+    private static func token(after header: String) -> String {
+        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
+        let credentials = header.dropFirst(7).drop(while: isBlank)
+        return String(credentials[..<(credentials.lastIndex { !isBlank($0) }.map(credentials.index(after:)) ?? credentials.startIndex)])
+    }
+
     private func authenticate(_ request: Request, resource: String) async throws -> Principal {
         guard let header = request.headers["Authorization"] else {
             throw Self.unauthenticated("This operation needs an API key: send Authorization: Bearer <key>.", invalidToken: false)
         }
-        guard header.count > 7, header.prefix(7).lowercased() == "bearer ", let key = APIKeySecret(text: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
+        guard header.count > 7, header.prefix(7).lowercased() == "bearer ", let key = APIKeySecret(text: Self.token(after: header)) else {
             throw Self.unauthenticated("The Authorization header does not hold a Heard API key.", invalidToken: true)
         }
         let rows = try await database.query(

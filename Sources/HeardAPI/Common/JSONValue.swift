@@ -93,7 +93,12 @@ public indirect enum JSONValue: Sendable, Equatable {
         var atEnd: Bool { offset >= bytes.count }
 
         mutating func skipWhitespace() {
-            while offset < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[offset]) { offset += 1 }
+            while offset < bytes.count {
+                switch bytes[offset] {
+                case 0x20, 0x09, 0x0A, 0x0D: offset += 1
+                default: return
+                }
+            }
         }
 
         func fail(_ reason: String) -> Failure { Failure(reason: reason, offset: offset) }
@@ -124,7 +129,7 @@ public indirect enum JSONValue: Sendable, Equatable {
         mutating func object(depth: Int) throws -> JSONValue {
             offset += 1
             var members: [(key: String, value: JSONValue)] = []
-            var seen = Set<String>()
+            var seen: Set<String>?  // only for large objects: a short list is searched faster
             skipWhitespace()
             if offset < bytes.count, bytes[offset] == UInt8(ascii: "}") {
                 offset += 1
@@ -135,7 +140,15 @@ public indirect enum JSONValue: Sendable, Equatable {
                 guard offset < bytes.count, bytes[offset] == UInt8(ascii: "\"") else { throw fail("expected a member name in quotes") }
                 let keyOffset = offset
                 let key = try string()
-                guard seen.insert(key).inserted else {
+                let duplicate: Bool
+                if members.count < 16 {
+                    duplicate = members.contains { $0.key == key }
+                } else {
+                    var keys = seen ?? Set(members.map(\.key))
+                    duplicate = !keys.insert(key).inserted
+                    seen = keys
+                }
+                guard !duplicate else {
                     throw Failure(reason: "duplicate key \"\(key.prefix(64))\"", offset: keyOffset)
                 }
                 skipWhitespace()
@@ -199,11 +212,17 @@ public indirect enum JSONValue: Sendable, Equatable {
             offset += 1  // the opening quote
             var result: String?  // only once an escape splits the string into runs
             var runStart = offset
+            var runIsASCII = true
             func run(_ reader: Reader, upTo end: Int) throws -> String {
-                guard let text = String(validating: reader.bytes[runStart..<end], as: UTF8.self) else {
-                    throw Failure(reason: "invalid UTF-8", offset: runStart)
+                try reader.bytes.withUnsafeBufferPointer { buffer throws(Failure) -> String in
+                    let run = UnsafeBufferPointer(rebasing: buffer[runStart..<end])
+                    // ASCII needs no validation; anything else must be valid UTF-8.
+                    if runIsASCII { return String(decoding: run, as: UTF8.self) }
+                    guard let text = String(validating: run, as: UTF8.self) else {
+                        throw Failure(reason: "invalid UTF-8", offset: runStart)
+                    }
+                    return text
                 }
-                return text
             }
             while true {
                 guard offset < bytes.count else { throw fail("unterminated string") }
@@ -224,8 +243,10 @@ public indirect enum JSONValue: Sendable, Equatable {
                     joined.unicodeScalars.append(try escape())
                     result = joined
                     runStart = offset
+                    runIsASCII = true
                     continue
                 }
+                if byte >= 0x80 { runIsASCII = false }
                 offset += 1
             }
         }

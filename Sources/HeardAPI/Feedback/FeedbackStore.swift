@@ -75,6 +75,7 @@ struct FeedbackRecord: Encodable, Sendable {
     }
 
     func encode(to encoder: any Encoder) throws {
+        // Dates as the text JSON.encode would write, without its date strategy's nested encoder.
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(id.lowercased, forKey: .id)
         try container.encode(sourceSystem, forKey: .sourceSystem)
@@ -86,7 +87,7 @@ struct FeedbackRecord: Encodable, Sendable {
         try container.encode(team, forKey: .team)
         try container.encode(stage, forKey: .stage)
         try container.encode(kind, forKey: .kind)
-        try container.encode(givenAt, forKey: .givenAt)
+        try container.encode(JSON.iso8601(givenAt), forKey: .givenAt)
         try container.encode(subjectRef, forKey: .subjectRef)
         try container.encode(responses, forKey: .responses)
         // Narrative is the riskiest field: without the scope it is absent, not empty.
@@ -98,8 +99,8 @@ struct FeedbackRecord: Encodable, Sendable {
         try container.encode(equality, forKey: .equality)
         try container.encode(organisation, forKey: .organisation)
         try container.encode(version, forKey: .version)
-        try container.encode(createdAt, forKey: .createdAt)
-        try container.encode(updatedAt, forKey: .updatedAt)
+        try container.encode(JSON.iso8601(createdAt), forKey: .createdAt)
+        try container.encode(JSON.iso8601(updatedAt), forKey: .updatedAt)
     }
 }
 
