@@ -118,22 +118,29 @@ struct NewFeedback: Sendable {
 
     /// SHA-256 of the content in a canonical form (responses by measure, the instant to the
     /// microsecond): a retry with the same content has the same hash, whatever its key order.
+    /// Stored with every record, so the form never changes (ContentHashTests pins it).
     private func canonicalHash() -> String {
-        var parts: [String] = [
-            sourceSystem, externalID, channel.rawValue, respondentRole.rawValue, ageBand.rawValue, serviceArea.rawValue,
-            team ?? "\u{0}", stage.rawValue, kind.rawValue, String(Int64((givenAt.timeIntervalSince1970 * 1_000_000).rounded())),
-            subjectRef ?? "\u{0}", comment ?? "\u{0}", String(anonymous), String(consentToFollowUp), String(safeguardingConcern),
-            equality?.gender?.rawValue ?? "\u{0}", equality?.ethnicity?.rawValue ?? "\u{0}", equality?.disability?.rawValue ?? "\u{0}",
-            organisation ?? "\u{0}",
-        ]
-        parts += responses.sorted { $0.measure.code < $1.measure.code }.map { "\($0.measure.code)=\($0.score)" }
-        // Length-prefixed, so no two different lists join into the same text.
+        // Each part as its UTF-8 length, ':', its bytes: length-prefixed, so no two different
+        // lists join into the same text. An absent value is the one character U+0000, which no
+        // present value can be (JSON strings here hold no NUL). Written straight into one buffer.
         var canonical: [UInt8] = []
-        canonical.reserveCapacity(parts.reduce(0) { $0 + $1.utf8.count + 6 })
-        for part in parts {
-            canonical.append(contentsOf: String(part.utf8.count).utf8)
-            canonical.append(UInt8(ascii: ":"))
-            canonical.append(contentsOf: part.utf8)
+        canonical.reserveCapacity(256 + (comment?.utf8.count ?? 0))
+        func add(_ part: String?) {
+            guard var part else { return canonical.append(contentsOf: [UInt8(ascii: "1"), UInt8(ascii: ":"), 0]) }
+            part.withUTF8 { bytes in
+                canonical.appendDecimal(bytes.count)
+                canonical.append(UInt8(ascii: ":"))
+                canonical.append(contentsOf: bytes)
+            }
+        }
+        add(sourceSystem); add(externalID); add(channel.rawValue); add(respondentRole.rawValue); add(ageBand.rawValue)
+        add(serviceArea.rawValue); add(team); add(stage.rawValue); add(kind.rawValue)
+        add(String(Int64((givenAt.timeIntervalSince1970 * 1_000_000).rounded())))
+        add(subjectRef); add(comment); add(String(anonymous)); add(String(consentToFollowUp)); add(String(safeguardingConcern))
+        add(equality?.gender?.rawValue); add(equality?.ethnicity?.rawValue); add(equality?.disability?.rawValue)
+        add(organisation)
+        for response in responses.sorted(by: { $0.measure.code < $1.measure.code }) {
+            add(response.measure.code + "=" + String(response.score))
         }
         return SHA256.hexDigest(canonical)
     }
