@@ -4,7 +4,9 @@ import HTTPServer
 /// A JSON document read strictly, as Heard accepts input: RFC 8259 syntax, valid UTF-8, no
 /// duplicate keys in an object, no NUL character in a string, nesting and array length capped.
 /// Council systems get a clear 400 naming what is wrong, never a silently dropped field.
-public indirect enum JSONValue: Sendable, Equatable {
+/// (Not `indirect`: arrays already hold their elements out of line, so no value needs a box of
+/// its own, and a record's strings and numbers cost no allocation each.)
+public enum JSONValue: Sendable, Equatable {
     case null
     case bool(Bool)
     case number(String)
