@@ -86,6 +86,16 @@ final class MeasureTests: XCTestCase {
         let retired = try harness.send("POST", "/v1/feedback", key: writer,
                                        body: FeedbackSamples.body(externalID: "safe-3", overrides: ["responses": #"[{"measure":"feel_safe","score":3}]"#]))
         XCTAssertEqual(retired.status, 422, "only active measures are scored")
+
+        // Feedback scored before the measure was retired can still be corrected; only new
+        // scores must be against active measures.
+        let scoredPath = "/v1/feedback/\(scored.json["id"] as? String ?? "")"
+        let teamCorrected = try harness.send("PATCH", scoredPath, key: writer, body: #"{"team":"east"}"#, headers: ["If-Match": "\"1\""])
+        XCTAssertEqual(teamCorrected.status, 200, teamCorrected.text)
+        XCTAssertEqual((teamCorrected.json["responses"] as? [[String: Any]])?.first?["measure"] as? String, "feel_safe")
+        let rescored = try harness.send("PATCH", scoredPath, key: writer, body: #"{"responses":[{"measure":"feel_safe","score":1}]}"#,
+                                        headers: ["If-Match": "\"2\""])
+        XCTAssertEqual(rescored.status, 422, "a correction of the responses scores only active measures")
     }
 
     func testMeasureValidationAndWhoMayChangeThem() async throws {

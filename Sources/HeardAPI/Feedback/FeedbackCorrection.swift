@@ -40,7 +40,14 @@ enum FeedbackCorrection {
                     merged.append(member)
                 }
             }
-            let measures = try await MeasureStore.all(on: tx.base, tenantID: principal.tenantID)
+            // Responses the correction leaves alone stay as they were given, even against a
+            // measure retired since; responses it sends are scored against active measures only.
+            let responsesCorrected = patch.contains { $0.key == "responses" }
+            let measures = try await MeasureStore.all(on: tx.base, tenantID: principal.tenantID).map { measure in
+                var measure = measure
+                if !responsesCorrected { measure.active = true }
+                return measure
+            }
             var fields = FieldReader(members: merged, prefix: "")
             let corrected = try NewFeedback.parse(&fields, measures: measures)
             // Checked after validation: a request that is wrong in itself says so first.
