@@ -358,8 +358,13 @@ public final class PostgresConnection: @unchecked Sendable {
         PostgresError(kind: .connection, message: Self.message(PQerrorMessage(handle)) ?? "the connection was lost")
     }
 
+    private static func containsNUL(_ text: String) -> Bool {
+        var text = text
+        return text.withUTF8 { bytes in bytes.baseAddress.map { memchr($0, 0, bytes.count) != nil } ?? false }
+    }
+
     private static func rejectNUL(in query: PostgresQuery) throws {
-        for (index, bind) in query.binds.enumerated() where bind.text?.utf8.contains(0) == true {
+        for (index, bind) in query.binds.enumerated() where bind.text.map(Self.containsNUL) == true {
             throw PostgresError(
                 kind: .query, sqlState: "22021",
                 message: "parameter $\(index + 1) contains a NUL character, which PostgreSQL text cannot hold")
