@@ -146,9 +146,8 @@ public enum JSONValue: Sendable, Equatable {
                 if members.count < 16 {
                     duplicate = members.contains { $0.key == key }
                 } else {
-                    var keys = seen ?? Set(members.map(\.key))
-                    duplicate = !keys.insert(key).inserted
-                    seen = keys
+                    if seen == nil { seen = Set(members.map(\.key)) }
+                    duplicate = !seen!.insert(key).inserted  // in place: a copy per key would make this quadratic
                 }
                 guard !duplicate else {
                     throw Failure(reason: "duplicate key \"\(key.prefix(64))\"", offset: keyOffset)
