@@ -98,6 +98,26 @@ final class MeasureTests: XCTestCase {
         XCTAssertEqual(rescored.status, 422, "a correction of the responses scores only active measures")
     }
 
+    func testFeedbackScoredOnAnOldScaleCanStillBeCorrected() throws {
+        let measures = try harness.send("GET", "/v1/measures", key: writer).items
+        let listened = try XCTUnwrap(measures.first { $0["code"] as? String == "listened_to" }?["id"] as? String)
+        let scored = try harness.send("POST", "/v1/feedback", key: writer, body: FeedbackSamples.body(externalID: "old-scale"))
+        XCTAssertEqual(scored.status, 201, scored.text)  // listened_to: 5 on a 1 to 5 scale
+        let rescaled = try harness.send("PATCH", "/v1/measures/\(listened)", key: admin,
+                                        body: #"{"scale":{"min":1,"max":3,"agree_from":3}}"#)
+        XCTAssertEqual(rescaled.status, 200, rescaled.text)
+
+        let path = "/v1/feedback/\(scored.json["id"] as? String ?? "")"
+        let corrected = try harness.send("PATCH", path, key: writer, body: #"{"team":"east"}"#, headers: ["If-Match": "\"1\""])
+        XCTAssertEqual(corrected.status, 200, corrected.text)
+        let response = (corrected.json["responses"] as? [[String: Any]])?.first { $0["measure"] as? String == "listened_to" }
+        XCTAssertEqual(response?["score"] as? Int, 5, "kept as given")
+        XCTAssertEqual(response?["measure_version"] as? Int, 1)
+        let outOfScale = try harness.send("PATCH", path, key: writer, body: #"{"responses":[{"measure":"listened_to","score":5}]}"#,
+                                          headers: ["If-Match": "\"2\""])
+        XCTAssertEqual(outOfScale.status, 422, "responses sent are scored on today's scale")
+    }
+
     func testMeasureValidationAndWhoMayChangeThem() async throws {
         let bad = try harness.send("POST", "/v1/measures", key: admin,
                                    body: #"{"code":"Bad Code","group":"mood","wording":"","scale":{"min":5,"max":1,"agree_from":9,"labels":["a"]}}"#)

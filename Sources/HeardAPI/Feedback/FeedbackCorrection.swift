@@ -40,13 +40,16 @@ enum FeedbackCorrection {
                     merged.append(member)
                 }
             }
-            // Responses the correction leaves alone stay as they were given, even against a
-            // measure retired since; responses it sends are scored against active measures only.
+            // Responses the correction leaves alone are not checked again: they were valid when
+            // given, and stay as given, even for a measure retired or rescaled since. Responses it
+            // sends are scored against the active measures and their current scales.
             let responsesCorrected = patch.contains { $0.key == "responses" }
             let measures = try await MeasureStore.all(on: tx.base, tenantID: principal.tenantID).map { measure in
-                var measure = measure
-                if !responsesCorrected { measure.active = true }
-                return measure
+                guard !responsesCorrected else { return measure }
+                var unchecked = measure
+                unchecked.active = true
+                unchecked.scale = Measure.Scale(min: .min, max: .max, agreeFrom: .min, labels: [])
+                return unchecked
             }
             var fields = FieldReader(members: merged, prefix: "")
             let corrected = try NewFeedback.parse(&fields, measures: measures)
