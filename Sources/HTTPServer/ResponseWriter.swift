@@ -109,7 +109,7 @@ extension [UInt8] {
     }
 
     /// Appends `value` in decimal, as `String(value)` writes it.
-    public mutating func appendDecimal(_ value: Int) {
+    mutating func appendDecimal(_ value: Int) {
         if value < 0 { append(UInt8(ascii: "-")) }
         var magnitude = value.magnitude
         var divisor: UInt = 1

@@ -128,7 +128,7 @@ struct NewFeedback: Sendable {
         func add(_ part: String?) {
             guard var part else { return canonical.append(contentsOf: [UInt8(ascii: "1"), UInt8(ascii: ":"), 0]) }
             part.withUTF8 { bytes in
-                canonical.appendDecimal(bytes.count)
+                canonical.append(contentsOf: String(bytes.count).utf8)
                 canonical.append(UInt8(ascii: ":"))
                 canonical.append(contentsOf: bytes)
             }
