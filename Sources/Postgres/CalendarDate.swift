@@ -75,7 +75,8 @@ public struct CalendarDate: Sendable, Hashable, Comparable, Codable, CustomStrin
 
     // Days from civil and back: Howard Hinnant's algorithms (public domain).
 
-    var daysSince1970: Int {
+    /// Days since 1970-01-01 (negative before it).
+    public var daysSince1970: Int {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yearOfEra = y - era * 400
@@ -84,8 +85,8 @@ public struct CalendarDate: Sendable, Hashable, Comparable, Codable, CustomStrin
         return era * 146_097 + dayOfEra - 719_468
     }
 
-    /// Days outside years 1...9999 are clamped to its ends.
-    init(daysSince1970 days: Int) {
+    /// The day `days` after 1970-01-01; days outside years 1...9999 are clamped to its ends.
+    public init(daysSince1970 days: Int) {
         let z = min(max(days, -719_162), 2_932_896) + 719_468
         let era = (z >= 0 ? z : z - 146_096) / 146_097
         let dayOfEra = z - era * 146_097
