@@ -74,9 +74,10 @@ public struct AccessControl: Sendable {
 
     /// The credentials after `Bearer `, without the spaces or tabs around them.
     private static func token(after header: String) -> String {
-        let isBlank: (Character) -> Bool = { $0 == " " || $0 == "\t" }
-        let credentials = header.dropFirst(7).drop(while: isBlank)
-        return String(credentials[..<(credentials.lastIndex { !isBlank($0) }.map(credentials.index(after:)) ?? credentials.startIndex)])
+        var credentials = header.dropFirst(7)
+        while credentials.first == " " || credentials.first == "\t" { credentials.removeFirst() }
+        while credentials.last == " " || credentials.last == "\t" { credentials.removeLast() }
+        return String(credentials)
     }
 
     private func authenticate(_ request: Request, resource: String) async throws -> Principal {
