@@ -216,6 +216,23 @@ final class FeedbackTests: XCTestCase {
         XCTAssertEqual(NSDictionary(dictionary: retried.json), NSDictionary(dictionary: read.json))
     }
 
+    func testFieldsNotGivenAnswerNullNotMissing() throws {
+        let body = FeedbackSamples.body(externalID: "sparse", overrides: ["equality": #"{"gender":"female"}"#],
+                                        removing: ["team", "subject_ref", "comment"])
+        let created = try harness.send("POST", "/v1/feedback", key: writer, body: body)
+        XCTAssertEqual(created.status, 201, created.text)
+        for answer in [created, try harness.send("GET", "/v1/feedback/\(created.json["id"] as? String ?? "")", key: writer)] {
+            for field in ["team", "subject_ref", "comment", "safeguarding_alert", "organisation"] {
+                XCTAssertTrue(answer.json[field] is NSNull, "\(field): \(answer.text)")
+            }
+            let equality = try XCTUnwrap(answer.json["equality"] as? [String: Any], answer.text)
+            XCTAssertEqual(equality["gender"] as? String, "female")
+            XCTAssertTrue(equality["ethnicity"] is NSNull && equality["disability"] is NSNull, answer.text)
+        }
+        let bare = try harness.send("POST", "/v1/feedback", key: writer, body: FeedbackSamples.body(externalID: "no-equality"))
+        XCTAssertTrue(bare.json["equality"] is NSNull, bare.text)
+    }
+
     // MARK: Batches
 
     func testABatchMixingValidInvalidDuplicateAndConflictingRecords() async throws {

@@ -22,10 +22,10 @@ public struct APIKeyRecord: Encodable, Sendable {
         try container.encode(id.lowercased, forKey: .id)
         try container.encode(name, forKey: .name)
         try container.encode(scopes, forKey: .scopes)
-        try container.encode(organisation, forKey: .organisation)
-        try container.encode(expiresOn, forKey: .expiresOn)
+        try container.encodeOrNull(organisation, forKey: .organisation)
+        try container.encodeOrNull(expiresOn, forKey: .expiresOn)
         try container.encode(createdAt, forKey: .createdAt)
-        try container.encode(revokedAt, forKey: .revokedAt)
+        try container.encodeOrNull(revokedAt, forKey: .revokedAt)
     }
 }
 

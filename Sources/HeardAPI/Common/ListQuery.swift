@@ -206,6 +206,6 @@ public struct Page<Item: Encodable & Sendable>: Encodable, Sendable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(items, forKey: .items)
-        try container.encode(nextCursor, forKey: .nextCursor)  // null when there is no next page
+        try container.encodeOrNull(nextCursor, forKey: .nextCursor)  // null when there is no next page
     }
 }

@@ -24,9 +24,9 @@ struct FeedbackRecord: Encodable, Sendable {
 
         func encode(to encoder: any Encoder) throws {
             var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(gender, forKey: .gender)
-            try container.encode(ethnicity, forKey: .ethnicity)
-            try container.encode(disability, forKey: .disability)
+            try container.encodeOrNull(gender, forKey: .gender)
+            try container.encodeOrNull(ethnicity, forKey: .ethnicity)
+            try container.encodeOrNull(disability, forKey: .disability)
         }
 
         enum CodingKeys: String, CodingKey { case gender, ethnicity, disability }
@@ -84,20 +84,20 @@ struct FeedbackRecord: Encodable, Sendable {
         try container.encode(respondentRole, forKey: .respondentRole)
         try container.encode(ageBand, forKey: .ageBand)
         try container.encode(serviceArea, forKey: .serviceArea)
-        try container.encode(team, forKey: .team)
+        try container.encodeOrNull(team, forKey: .team)
         try container.encode(stage, forKey: .stage)
         try container.encode(kind, forKey: .kind)
         try container.encode(JSON.iso8601(givenAt), forKey: .givenAt)
-        try container.encode(subjectRef, forKey: .subjectRef)
+        try container.encodeOrNull(subjectRef, forKey: .subjectRef)
         try container.encode(responses, forKey: .responses)
         // Narrative is the riskiest field: without the scope it is absent, not empty.
-        if includesFreeText { try container.encode(comment, forKey: .comment) }
+        if includesFreeText { try container.encodeOrNull(comment, forKey: .comment) }
         try container.encode(anonymous, forKey: .anonymous)
         try container.encode(consentToFollowUp, forKey: .consentToFollowUp)
         try container.encode(safeguardingConcern, forKey: .safeguardingConcern)
-        try container.encode(safeguardingAlert, forKey: .safeguardingAlert)
-        try container.encode(equality, forKey: .equality)
-        try container.encode(organisation, forKey: .organisation)
+        try container.encodeOrNull(safeguardingAlert, forKey: .safeguardingAlert)
+        try container.encodeOrNull(equality, forKey: .equality)
+        try container.encodeOrNull(organisation, forKey: .organisation)
         try container.encode(version, forKey: .version)
         try container.encode(JSON.iso8601(createdAt), forKey: .createdAt)
         try container.encode(JSON.iso8601(updatedAt), forKey: .updatedAt)

@@ -28,14 +28,14 @@ struct SafeguardingAlert: Encodable, Sendable {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(id.lowercased, forKey: .id)
         try container.encode(feedbackId.lowercased, forKey: .feedbackId)
-        try container.encode(organisation, forKey: .organisation)
+        try container.encodeOrNull(organisation, forKey: .organisation)
         try container.encode(raisedAt, forKey: .raisedAt)
         try container.encode(dueAt, forKey: .dueAt)
         try container.encode(overdue, forKey: .overdue)
         try container.encode(status, forKey: .status)
-        try container.encode(acknowledgedAt, forKey: .acknowledgedAt)
-        try container.encode(acknowledgedBy, forKey: .acknowledgedBy)
-        if includesFreeText { try container.encode(actionTaken, forKey: .actionTaken) }
+        try container.encodeOrNull(acknowledgedAt, forKey: .acknowledgedAt)
+        try container.encodeOrNull(acknowledgedBy, forKey: .acknowledgedBy)
+        if includesFreeText { try container.encodeOrNull(actionTaken, forKey: .actionTaken) }
     }
 }
 
