@@ -39,7 +39,7 @@ public final class PostgresPool: Sendable {
     }
 
     private struct Waiter {
-        let id: UInt64
+        let deadline: DispatchTime
         let continuation: CheckedContinuation<Lease, any Error>
     }
 
@@ -48,8 +48,10 @@ public final class PostgresPool: Sendable {
         /// Slots taken: idle, lent, or being opened.
         var open = 0
         var inUse = 0
+        /// In the order they came; all wait as long, so the first has the earliest deadline.
         var waiters: [Waiter] = []
-        var nextWaiterID: UInt64 = 0
+        /// A timer is set for the first waiter's deadline.
+        var timerIsSet = false
         var isShutDown = false
     }
 
@@ -177,8 +179,9 @@ public final class PostgresPool: Sendable {
     private enum Decision {
         case lease(Lease)
         case fail(PostgresError)
-        /// No slot: the caller must wait (registered when a continuation was given).
-        case wait(UInt64?)
+        /// No slot: the caller must wait (registered when a continuation was given; with a
+        /// deadline when no timer is set yet and the caller must set one for it).
+        case wait(setTimerFor: DispatchTime?)
     }
 
     /// Under the lock: an idle connection, a slot for a new one, a failure, or a place in line
@@ -201,11 +204,12 @@ public final class PostgresPool: Sendable {
                 kind: .poolTimeout,
                 message: "all \(size) connections are in use and \(maxWaiters) callers are already waiting"))
         }
-        guard let waiter else { return .wait(nil) }
-        let id = state.nextWaiterID
-        state.nextWaiterID += 1
-        state.waiters.append(Waiter(id: id, continuation: waiter))
-        return .wait(id)
+        guard let waiter else { return .wait(setTimerFor: nil) }
+        let deadline = DispatchTime.now() + acquireTimeout.timeInterval
+        state.waiters.append(Waiter(deadline: deadline, continuation: waiter))
+        guard !state.timerIsSet else { return .wait(setTimerFor: nil) }
+        state.timerIsSet = true
+        return .wait(setTimerFor: deadline)
     }
 
     private func lease() async throws -> Lease {
@@ -222,23 +226,37 @@ public final class PostgresPool: Sendable {
                 continuation.resume(returning: lease)
             case .fail(let error):
                 continuation.resume(throwing: error)
-            case .wait(let id):
-                guard let id else { return }
-                DispatchQueue.global().asyncAfter(deadline: .now() + acquireTimeout.timeInterval) {
-                    self.timeOut(waiter: id)
-                }
+            case .wait(let deadline):
+                if let deadline { setTimer(for: deadline) }
             }
         }
     }
 
-    private func timeOut(waiter id: UInt64) {
-        let waiter: Waiter? = state.withLock { state in
-            guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
-            return state.waiters.remove(at: index)
+    /// One timer at a time, for the first waiter: when it fires, every waiter past its deadline
+    /// gives up, and the timer is set again for the next one. (A timer for each waiter cost a
+    /// dispatch timer, and a wake-up when it fired long after, for every acquire that waited.)
+    private func setTimer(for deadline: DispatchTime) {
+        DispatchQueue.global().asyncAfter(deadline: deadline) { self.expireWaiters() }
+    }
+
+    private func expireWaiters() {
+        let now = DispatchTime.now()
+        let (expired, next): ([Waiter], DispatchTime?) = state.withLock { state in
+            let count = state.waiters.prefix { $0.deadline <= now }.count
+            let expired = Array(state.waiters.prefix(count))
+            state.waiters.removeFirst(count)
+            guard let first = state.waiters.first else {
+                state.timerIsSet = false
+                return (expired, nil)
+            }
+            return (expired, first.deadline)
         }
-        waiter?.continuation.resume(throwing: PostgresError(
-            kind: .poolTimeout,
-            message: "no database connection became free within \(acquireTimeout.timeInterval) seconds"))
+        if let next { setTimer(for: next) }
+        for waiter in expired {
+            waiter.continuation.resume(throwing: PostgresError(
+                kind: .poolTimeout,
+                message: "no database connection became free within \(acquireTimeout.timeInterval) seconds"))
+        }
     }
 
     /// Takes a lent connection back: hands it to the first waiter, keeps it idle, or (when it

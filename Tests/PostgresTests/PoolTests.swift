@@ -112,6 +112,41 @@ final class PoolTests: XCTestCase {
         }
     }
 
+    func testEachWaiterGivesUpAtItsOwnDeadline() async throws {
+        try await withTestPool(size: 1, acquireTimeout: .milliseconds(400)) { pool, _ in
+            let waited: [(seconds: Double, kind: PostgresError.Kind?)] = try await pool.withConnection { _ in
+                // Three callers join 150 ms apart while the only connection is lent out.
+                try await withThrowingTaskGroup(of: (Int, Double, PostgresError.Kind?).self) { group in
+                    for index in 0..<3 {
+                        group.addTask {
+                            try await Task.sleep(for: .milliseconds(150 * index))
+                            let started = Date()
+                            do {
+                                _ = try await pool.query("SELECT 1")
+                                return (index, Date().timeIntervalSince(started), nil)
+                            } catch let error as PostgresError {
+                                return (index, Date().timeIntervalSince(started), error.kind)
+                            }
+                        }
+                    }
+                    var results = Array(repeating: (seconds: 0.0, kind: PostgresError.Kind?.none), count: 3)
+                    for try await (index, seconds, kind) in group { results[index] = (seconds, kind) }
+                    return results
+                }
+            }
+            for (index, result) in waited.enumerated() {
+                XCTAssertEqual(result.kind, .poolTimeout, "waiter \(index)")
+                XCTAssertGreaterThanOrEqual(result.seconds, 0.39, "waiter \(index) gave up before its own deadline")
+                XCTAssertLessThan(result.seconds, 3, "waiter \(index) waited far past its deadline")
+            }
+            XCTAssertEqual(pool.stats.waiting, 0)
+            // A caller who waits again later still gets a timer of its own.
+            let error = try await pool.withConnection { _ in try await expectPostgresError { try await pool.query("SELECT 1") } }
+            XCTAssertEqual(error.kind, .poolTimeout)
+            _ = try await pool.firstRow("SELECT 1 AS one")
+        }
+    }
+
     func testTooManyWaitersFailFast() async throws {
         try await withTestPool(size: 1, acquireTimeout: .seconds(20), maxWaiters: 1) { pool, _ in
             let started = Date()
