@@ -11,8 +11,8 @@ final class EventLoop: Sendable {
     /// Dispatch sources are not Sendable; the mutex makes handing this one around safe.
     private let sweepTimer: Mutex<(any DispatchSourceTimer)?>
 
-    init(index: Int, sweepInterval: Double) {
-        queue = DispatchQueue(label: "heard.loop.\(index)")
+    init(queue: DispatchQueue, sweepInterval: Double) {
+        self.queue = queue
         executor = QueueExecutor(queue: queue)
         let timer = DispatchSource.makeTimerSource(queue: queue)
         let interval = DispatchTimeInterval.milliseconds(Int(sweepInterval * 1000))

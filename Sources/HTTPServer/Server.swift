@@ -51,9 +51,19 @@ public final class Server: Sendable {
     private let listener = Mutex<Listener?>(nil)
     private let boundPort = Atomic<Int>(0)
 
-    public init(configuration: ServerConfiguration, responder: any Responder, metrics: Metrics = Metrics(), log: RequestLog = .standardOutput) {
+    /// - Parameter loopQueues: the event loops' serial queues, from `makeLoopQueues` (so that
+    ///   the caller can also hand them to what handlers wait on, such as a database pool's
+    ///   lanes); by default the server makes `configuration.loopCount` of its own.
+    public init(configuration: ServerConfiguration, responder: any Responder, metrics: Metrics = Metrics(),
+                log: RequestLog = .standardOutput, loopQueues: [DispatchQueue]? = nil) {
         core = ServerCore(configuration: configuration, responder: responder, metrics: metrics, log: log)
-        loops = (0..<max(1, configuration.loopCount)).map { EventLoop(index: $0, sweepInterval: configuration.sweepInterval) }
+        let queues = loopQueues.flatMap { $0.isEmpty ? nil : $0 } ?? Self.makeLoopQueues(count: configuration.loopCount)
+        loops = queues.map { EventLoop(queue: $0, sweepInterval: configuration.sweepInterval) }
+    }
+
+    /// `count` (at least one) serial queues for event loops. Handlers' tasks run on them.
+    public static func makeLoopQueues(count: Int) -> [DispatchQueue] {
+        (0..<max(1, count)).map { DispatchQueue(label: "heard.loop.\($0)") }
     }
 
     /// The port actually bound (useful with port 0).

@@ -24,8 +24,8 @@ public struct PostgresResult: Sendable {
 /// Usually borrowed from a `PostgresPool`; a connection serves one caller at a time.
 public final class PostgresConnection: @unchecked Sendable {
     // @unchecked Sendable: `handle`, the sources, `operation` and `statementNames` are read and
-    // written only on `queue` (a serial queue; the sources' handlers target it); `reusable`
-    // and `verifyBeforeUse` are Atomics. Nothing else is mutable.
+    // written only on `queue` (a serial queue; the sources' handlers target it), once `init`
+    // has returned; `reusable` and `verifyBeforeUse` are Atomics. Nothing else is mutable.
     private let queue: DispatchQueue
     private let configuration: PostgresConfiguration
     /// Non-blocking I/O driven by dispatch sources (`connect`), or blocking calls (`connectBlocking`).
@@ -36,6 +36,8 @@ public final class PostgresConnection: @unchecked Sendable {
     /// The statements sent and not yet fully answered (evented connections).
     private var operation: Operation?
     private var statementNames: [StatementKey: String] = [:]
+    /// Which of its pool's lanes the connection was opened for (see `PostgresPool`).
+    let affinity: Int
     private let reusable = Atomic<Bool>(false)
     /// Set when the pool lends the connection after it sat idle: the next use first checks
     /// that the server is still there (see `verifyIfLent`).
@@ -70,13 +72,33 @@ public final class PostgresConnection: @unchecked Sendable {
         let types: [UInt32]
     }
 
-    private init(configuration: PostgresConfiguration, evented: Bool) {
+    /// Opens the connection, blocking the calling thread (never the queue: `connect` calls this
+    /// on a global queue, so a queue that is an HTTP event loop's never waits for a connect).
+    private init(configuration: PostgresConfiguration, evented: Bool, target: DispatchQueue?, affinity: Int) throws {
         self.configuration = configuration
         self.evented = evented
-        // An evented connection's queue blocks only while it connects, so it can share the
-        // global pool's few threads instead of an overcommit thread each (measured with 64
-        // connections: 113 threads before, 9 after, and 15% less CPU a request).
-        queue = DispatchQueue(label: "heard.postgres.connection", target: evented ? .global() : nil)
+        self.affinity = affinity
+        // An evented connection's queue never blocks, so it runs on `target` (a caller's event
+        // loop: the libpq calls and the continuations they resume then stay on that loop's
+        // thread) or on the global pool's few threads (measured with 64 connections on
+        // overcommit threads of their own: 113 threads, against 9 on the global pool, and 15%
+        // more CPU a request). A blocking connection gets a thread of its own.
+        queue = DispatchQueue(label: "heard.postgres.connection", target: evented ? (target ?? .global()) : nil)
+        let handle = try Self.open(configuration)
+        self.handle = handle
+        reusable.store(true, ordering: .relaxed)
+        guard evented else { return }
+        guard PQsetnonblocking(handle, 1) == 0 else {
+            let error = lostConnection(handle)
+            self.handle = nil
+            PQfinish(handle)
+            throw error
+        }
+        // Nothing else knows the connection yet: the source's handler can only run after this.
+        let source = DispatchSource.makeReadSource(fileDescriptor: PQsocket(handle), queue: queue)
+        source.setEventHandler { [weak self] in self?.readable() }
+        readSource = source
+        source.activate()
     }
 
     deinit {
@@ -93,12 +115,21 @@ public final class PostgresConnection: @unchecked Sendable {
 
     // MARK: Public API (async: the work runs on the connection's queue)
 
-    /// Opens a connection without blocking the caller.
+    /// Opens a connection without blocking the caller. Its I/O runs on `target` when given (a
+    /// serial queue, such as the caller's event loop), else on the global queues.
     /// - Throws: `PostgresError` of kind `.connection`.
-    public static func connect(configuration: PostgresConfiguration) async throws -> PostgresConnection {
-        let connection = PostgresConnection(configuration: configuration, evented: true)
-        try await connection.onQueue { try connection.open() }
-        return connection
+    public static func connect(configuration: PostgresConfiguration, target: DispatchQueue? = nil) async throws -> PostgresConnection {
+        try await connect(configuration: configuration, target: target, affinity: 0)
+    }
+
+    static func connect(configuration: PostgresConfiguration, target: DispatchQueue?, affinity: Int) async throws -> PostgresConnection {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result {
+                    try PostgresConnection(configuration: configuration, evented: true, target: target, affinity: affinity)
+                })
+            }
+        }
     }
 
     /// Runs a statement and returns its rows.
@@ -148,9 +179,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Opens a connection, blocking the calling thread (start-up code, the migrator).
     static func connectBlocking(configuration: PostgresConfiguration) throws -> PostgresConnection {
-        let connection = PostgresConnection(configuration: configuration, evented: false)
-        try connection.queue.sync { try connection.open() }
-        return connection
+        try PostgresConnection(configuration: configuration, evented: false, target: nil, affinity: 0)
     }
 
     func queryBlocking(_ query: PostgresQuery) throws -> [PostgresRow] {
@@ -167,7 +196,7 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Called by the pool as it lends an idle connection: the next use checks first that the
-    /// server is still there, and opens the connection afresh if it is not (see `verifyIfLent`).
+    /// server is still there (see `verifyIfLent`).
     func markLent() {
         verifyBeforeUse.store(true, ordering: .relaxed)
     }
@@ -180,20 +209,22 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    /// After a server restart an idle connection is closed without having sent anything. The
-    /// first use after the pool lends it reads whatever the server sent while it was idle;
-    /// if the connection is gone, nothing has been sent on it yet, so opening a new one in its
-    /// place is safe and the caller never sees the old one's loss. (One check per lease, in the
-    /// same queue hop as the first statement.)
+    /// A connection lost while it sat idle usually knows it already (its read source saw the
+    /// server close it, and the pool replaced it before lending it). The first use after the
+    /// pool lends it also reads whatever the server sent meanwhile, so a loss that just
+    /// happened is found before anything is sent, and reported as a lost connection. (One
+    /// check per lease, in the same queue hop as the first statement.)
     private func verifyIfLent() throws {
         dispatchPrecondition(condition: .onQueue(queue))
         guard verifyBeforeUse.exchange(false, ordering: .relaxed), !checkAlive() else { return }
+        let error = handle.map(lostConnection) ?? PostgresError(kind: .connection, message: "the connection was lost")
         finish()
-        try open()
+        throw error
     }
 
-    private func open() throws {
-        dispatchPrecondition(condition: .onQueue(queue))
+    /// Opens a libpq connection, blocking the calling thread, with the output formats the
+    /// decoders rely on fixed, whatever the server's defaults. The handle is the caller's.
+    private static func open(_ configuration: PostgresConfiguration) throws -> OpaquePointer {
         let parameters = configuration.libpqParameters
         let connection = withCStrings(parameters.map(\.keyword) + [nil]) { keywords in
             withCStrings(parameters.map(\.value) + [nil]) { values in
@@ -209,15 +240,14 @@ public final class PostgresConnection: @unchecked Sendable {
             throw PostgresError(kind: .connection, message: message)
         }
         PQsetNoticeProcessor(connection, { _, _ in }, nil)  // NOTICEs are not errors; keep stderr clean
-        handle = connection
-        // Fix the output formats the decoders rely on, whatever the server's defaults.
-        try runSimple("SET TIME ZONE 'UTC'; SET DateStyle TO 'ISO, YMD'; SET bytea_output TO 'hex'; SET extra_float_digits TO 3")
-        guard evented else { return }
-        guard PQsetnonblocking(connection, 1) == 0 else { throw lostConnection(connection) }
-        let source = DispatchSource.makeReadSource(fileDescriptor: PQsocket(connection), queue: queue)
-        source.setEventHandler { [weak self] in self?.readable() }
-        source.activate()
-        readSource = source
+        let result = PQexec(connection, "SET TIME ZONE 'UTC'; SET DateStyle TO 'ISO, YMD'; SET bytea_output TO 'hex'; SET extra_float_digits TO 3")
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_COMMAND_OK else {
+            let message = Self.message(PQerrorMessage(connection)) ?? "could not set up the connection"
+            PQfinish(connection)
+            throw PostgresError(kind: .connection, message: message)
+        }
+        return connection
     }
 
     /// Closes the handle. With sources, the socket is closed only once they are cancelled, so
@@ -422,7 +452,12 @@ public final class PostgresConnection: @unchecked Sendable {
         guard PQconsumeInput(handle) == 1 else { return fail(lostConnection(handle), nil) }
         if writeSource != nil { flush() }
         guard var operation else {
-            if PQstatus(handle) != CONNECTION_OK { fail(lostConnection(handle), nil) }
+            // Idle: the server's last words before it closes the connection (libpq hands an
+            // error that comes while idle to the notice processor and stays "OK"). The end of
+            // the stream may already be there too, and needs a read of its own to be seen.
+            if PQstatus(handle) != CONNECTION_OK || PQconsumeInput(handle) != 1 || PQstatus(handle) != CONNECTION_OK {
+                fail(lostConnection(handle), nil)
+            }
             return
         }
         while PQisBusy(handle) == 0 {

@@ -24,11 +24,20 @@ public struct PoolStats: Sendable, Equatable {
 /// - Lost connections are dropped and replaced on a later acquire, so the pool outlives a
 ///   database restart: during the outage calls throw `.connection`, afterwards they work again.
 /// - Waiting never blocks a thread: waiters are continuations, resumed by whoever releases.
+/// - Lanes (optional): the serial queues callers run on, such as an HTTP server's event loops.
+///   A connection opened for a caller on a lane does its I/O on that lane's queue, and is lent
+///   to callers on the same lane first, so a round trip to PostgreSQL starts and ends on the
+///   caller's own thread instead of hopping to another one and back. Any idle connection is
+///   still lent rather than make a caller wait; callers on no lane get connections that run on
+///   the global queues.
 public final class PostgresPool: Sendable {
     public let configuration: PostgresConfiguration
     public let size: Int
     public let acquireTimeout: Duration
     public let maxWaiters: Int
+    private let lanes: [DispatchQueue]
+    /// Set on each lane's queue to its index.
+    private let laneKey = DispatchSpecificKey<Int>()
 
     private let state: Mutex<State>
 
@@ -44,7 +53,9 @@ public final class PostgresPool: Sendable {
     }
 
     private struct State {
-        var idle: [PostgresConnection] = []
+        /// Idle connections by the lane they run on; the last is for callers on no lane.
+        var idle: [[PostgresConnection]]
+        var idleCount = 0
         /// Slots taken: idle, lent, or being opened.
         var open = 0
         var inUse = 0
@@ -59,23 +70,28 @@ public final class PostgresPool: Sendable {
     ///   - size: the most connections open at once (at least 1).
     ///   - acquireTimeout: how long a caller may wait for a connection.
     ///   - maxWaiters: how many callers may wait at once; the next one fails immediately.
+    ///   - lanes: serial queues the pool's callers run on (see above); the pool marks each with
+    ///     a queue-specific value.
     public init(
         configuration: PostgresConfiguration,
         size: Int = 10,
         acquireTimeout: Duration = .seconds(5),
-        maxWaiters: Int = 100
+        maxWaiters: Int = 100,
+        lanes: [DispatchQueue] = []
     ) {
         self.configuration = configuration
         self.size = max(1, size)
         self.acquireTimeout = acquireTimeout
         self.maxWaiters = max(0, maxWaiters)
-        self.state = Mutex(State())
+        self.lanes = lanes
+        self.state = Mutex(State(idle: Array(repeating: [], count: lanes.count + 1)))
+        for (index, queue) in lanes.enumerated() { queue.setSpecific(key: laneKey, value: index) }
     }
 
     /// A snapshot of the pool's use.
     public var stats: PoolStats {
         state.withLock { state in
-            PoolStats(size: size, open: state.open, inUse: state.inUse, idle: state.idle.count,
+            PoolStats(size: size, open: state.open, inUse: state.inUse, idle: state.idleCount,
                       waiting: state.waiters.count)
         }
     }
@@ -147,11 +163,12 @@ public final class PostgresPool: Sendable {
         let (idle, waiters) = state.withLock { state in
             state.isShutDown = true
             defer {
-                state.open -= state.idle.count
-                state.idle = []
+                state.open -= state.idleCount
+                state.idle = state.idle.map { _ in [] }
+                state.idleCount = 0
                 state.waiters = []
             }
-            return (state.idle, state.waiters)
+            return (state.idle.flatMap { $0 }, state.waiters)
         }
         idle.forEach { $0.close() }
         for waiter in waiters {
@@ -162,14 +179,26 @@ public final class PostgresPool: Sendable {
     // MARK: Acquire and release
 
     private func acquire() async throws -> PostgresConnection {
-        let lease = try await lease()
+        let lane = DispatchQueue.getSpecific(key: laneKey) ?? lanes.count
+        let lease = try await lease(lane: lane)
         if case .connection(let connection) = lease {
-            // Lost while idle (a server restart)? Its first statement finds out and reconnects.
+            // Lost while idle (a server restart)? Its read source has usually seen so: its slot
+            // then opens a new connection. If not, its first statement finds out.
+            guard connection.isReusable else {
+                connection.close()
+                return try await open(lane: lane)
+            }
             connection.markLent()
             return connection
         }
+        return try await open(lane: lane)
+    }
+
+    /// Opens a connection in a slot already taken, for callers on `lane`.
+    private func open(lane: Int) async throws -> PostgresConnection {
         do {
-            return try await PostgresConnection.connect(configuration: configuration)
+            return try await PostgresConnection.connect(
+                configuration: configuration, target: lane < lanes.count ? lanes[lane] : nil, affinity: lane)
         } catch {
             releaseSlot()
             throw error
@@ -186,11 +215,12 @@ public final class PostgresPool: Sendable {
 
     /// Under the lock: an idle connection, a slot for a new one, a failure, or a place in line
     /// (taken only when `waiter` is given).
-    private func decide(_ state: inout State, waiter: CheckedContinuation<Lease, any Error>?) -> Decision {
+    private func decide(_ state: inout State, lane: Int, waiter: CheckedContinuation<Lease, any Error>?) -> Decision {
         if state.isShutDown {
             return .fail(PostgresError(kind: .connection, message: "the pool is shut down"))
         }
-        if let connection = state.idle.popLast() {
+        if let connection = state.idle[lane].popLast() {
+            state.idleCount -= 1
             state.inUse += 1
             return .lease(.connection(connection))
         }
@@ -198,6 +228,13 @@ public final class PostgresPool: Sendable {
             state.open += 1
             state.inUse += 1
             return .lease(.newConnection)
+        }
+        // Another lane's idle connection, rather than wait: the one with most to spare.
+        if state.idleCount > 0, let other = state.idle.indices.max(by: { state.idle[$0].count < state.idle[$1].count }),
+           let connection = state.idle[other].popLast() {
+            state.idleCount -= 1
+            state.inUse += 1
+            return .lease(.connection(connection))
         }
         guard state.waiters.count < maxWaiters else {
             return .fail(PostgresError(
@@ -212,16 +249,16 @@ public final class PostgresPool: Sendable {
         return .wait(setTimerFor: deadline)
     }
 
-    private func lease() async throws -> Lease {
+    private func lease(lane: Int) async throws -> Lease {
         // Usually there is a slot: take it without suspending the caller (a continuation would
         // suspend and re-enqueue the task even when resumed at once).
-        switch state.withLock({ decide(&$0, waiter: nil) }) {
+        switch state.withLock({ decide(&$0, lane: lane, waiter: nil) }) {
         case .lease(let lease): return lease
         case .fail(let error): throw error
         case .wait: break
         }
         return try await withCheckedThrowingContinuation { continuation in
-            switch state.withLock({ decide(&$0, waiter: continuation) }) {
+            switch state.withLock({ decide(&$0, lane: lane, waiter: continuation) }) {
             case .lease(let lease):
                 continuation.resume(returning: lease)
             case .fail(let error):
@@ -272,7 +309,8 @@ public final class PostgresPool: Sendable {
                 state.open -= 1
                 return (nil, false)
             }
-            state.idle.append(connection)
+            state.idle[connection.affinity].append(connection)
+            state.idleCount += 1
             return (nil, true)
         }
         if !keep { connection.close() }

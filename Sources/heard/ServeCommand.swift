@@ -48,13 +48,18 @@ enum ServeCommand {
             let applied = try migrator.migrate(configuration: database.owner)
             log.event("migrations applied", fields: ["count": String(applied.count)])
         }
+        // The server's event loops are also the pool's lanes: a handler's round trips to
+        // PostgreSQL then start and end on its own loop's thread.
+        let loopQueues = Server.makeLoopQueues(count: server.loopCount)
         let pool = PostgresPool(configuration: database.runtime, size: poolSize,
-                                acquireTimeout: .milliseconds(acquireTimeout), maxWaiters: max(64, poolSize * 16))
+                                acquireTimeout: .milliseconds(acquireTimeout), maxWaiters: max(64, poolSize * 16),
+                                lanes: loopQueues)
         defer { pool.shutdown() }
         try await DatabaseRoles.checkRuntimeRole(pool)
         let metrics = Metrics()
         let app = HeardApp(database: pool, migrator: migrator, metrics: metrics, access: access)
-        let listener = Server(configuration: server, responder: app.router(cors: cors), metrics: metrics, log: log)
+        let listener = Server(configuration: server, responder: app.router(cors: cors), metrics: metrics, log: log,
+                              loopQueues: loopQueues)
         try listener.start()
         log.event("listening", fields: ["host": server.host, "port": String(listener.port), "database": database.runtime.description])
 

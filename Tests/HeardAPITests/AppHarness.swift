@@ -13,13 +13,16 @@ struct AppHarness {
 
     static func start(database: PostgresConfiguration, migrator: Migrator, poolSize: Int = 2,
                       access: AccessControl.Configuration = .init()) throws -> AppHarness {
-        let pool = PostgresPool(configuration: database, size: poolSize, acquireTimeout: .seconds(2))
-        let metrics = Metrics()
-        let app = HeardApp(database: pool, migrator: migrator, metrics: metrics, access: access)
         var configuration = ServerConfiguration()
         configuration.port = 0
+        // Wired as `heard serve` wires them: the event loops are the pool's lanes.
+        let loopQueues = Server.makeLoopQueues(count: configuration.loopCount)
+        let pool = PostgresPool(configuration: database, size: poolSize, acquireTimeout: .seconds(2), lanes: loopQueues)
+        let metrics = Metrics()
+        let app = HeardApp(database: pool, migrator: migrator, metrics: metrics, access: access)
         let log = try CapturedLog()
-        let server = Server(configuration: configuration, responder: app.router(), metrics: metrics, log: log.requestLog)
+        let server = Server(configuration: configuration, responder: app.router(), metrics: metrics, log: log.requestLog,
+                            loopQueues: loopQueues)
         try server.start()
         return AppHarness(server: server, pool: pool, log: log)
     }

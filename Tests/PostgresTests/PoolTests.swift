@@ -112,6 +112,37 @@ final class PoolTests: XCTestCase {
         }
     }
 
+    func testACallerOnALaneGetsTheConnectionOpenedForItsLane() async throws {
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let lanes = [DispatchQueue(label: "test.lane.0"), DispatchQueue(label: "test.lane.1")]
+        let executors = lanes.map(LaneExecutor.init)
+        let pool = PostgresPool(configuration: database.configuration, size: 2, lanes: lanes)
+        defer { pool.shutdown() }
+        func backend(onLane lane: Int) async throws -> Int {
+            try await Task(executorPreference: executors[lane]) {
+                let pid = try await pool.firstRow("SELECT pg_backend_pid() AS pid").decode(Int.self, column: "pid")
+                dispatchPrecondition(condition: .onQueue(lanes[lane]))
+                return pid
+            }.value
+        }
+        let first = try await backend(onLane: 0)
+        let second = try await backend(onLane: 1)  // lane 0's connection is idle, but lane 1 opens its own
+        XCTAssertNotEqual(first, second)
+        XCTAssertEqual(pool.stats.open, 2)
+        // The last connection released was lane 1's; lane 0 still gets its own, every time.
+        for lane in [0, 0, 1, 0, 1, 1] {
+            let pid = try await backend(onLane: lane)
+            XCTAssertEqual(pid, lane == 0 ? first : second, "lane \(lane)")
+        }
+        // A caller on no lane, with every slot taken, borrows an idle lane's connection at once.
+        let started = Date()
+        let borrowed = try await pool.firstRow("SELECT pg_backend_pid() AS pid").decode(Int.self, column: "pid")
+        XCTAssertTrue([first, second].contains(borrowed))
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2, "it waited instead of borrowing")
+        XCTAssertEqual(pool.stats, PoolStats(size: 2, open: 2, inUse: 0, idle: 2, waiting: 0))
+    }
+
     func testEachWaiterGivesUpAtItsOwnDeadline() async throws {
         try await withTestPool(size: 1, acquireTimeout: .milliseconds(400)) { pool, _ in
             let waited: [(seconds: Double, kind: PostgresError.Kind?)] = try await pool.withConnection { _ in
@@ -204,5 +235,19 @@ final class PoolTests: XCTestCase {
         let error = try await expectPostgresError { try await pool.query("SELECT 1") }
         XCTAssertEqual(error.kind, .connection)
         XCTAssertEqual(pool.stats.open, 0)
+    }
+}
+
+/// Runs a task's jobs on one serial queue, as an HTTP event loop runs its handlers.
+final class LaneExecutor: TaskExecutor {
+    let queue: DispatchQueue
+
+    init(_ queue: DispatchQueue) {
+        self.queue = queue
+    }
+
+    func enqueue(_ job: consuming ExecutorJob) {
+        let job = UnownedJob(job)
+        queue.async { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
     }
 }
