@@ -40,7 +40,7 @@ public final class PostgresConnection: @unchecked Sendable {
     let affinity: Int
     private let reusable = Atomic<Bool>(false)
     /// Set when the pool lends the connection after it sat idle: the next use first checks
-    /// that the server is still there (see `verifyIfLent`).
+    /// that the server is still there (see `lostWhileIdle`).
     private let verifyBeforeUse = Atomic<Bool>(false)
 
     /// What each answer of a pipeline stands for.
@@ -87,14 +87,20 @@ public final class PostgresConnection: @unchecked Sendable {
         let handle = try Self.open(configuration)
         self.handle = handle
         reusable.store(true, ordering: .relaxed)
-        guard evented else { return }
+        // Nothing else knows the connection yet: the source's handler can only run after this.
+        if evented { try watch(handle) }
+    }
+
+    /// Puts `handle` (the connection's own) in non-blocking mode and watches its socket with a
+    /// read source. Called in `init`, before anything else knows the connection, or on the queue.
+    private func watch(_ handle: OpaquePointer) throws {
         guard PQsetnonblocking(handle, 1) == 0 else {
             let error = lostConnection(handle)
             self.handle = nil
+            reusable.store(false, ordering: .relaxed)
             PQfinish(handle)
             throw error
         }
-        // Nothing else knows the connection yet: the source's handler can only run after this.
         let source = DispatchSource.makeReadSource(fileDescriptor: PQsocket(handle), queue: queue)
         source.setEventHandler { [weak self] in self?.readable() }
         readSource = source
@@ -150,7 +156,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// it reads them only once everything is sent.
     public func pipeline(_ queries: [PostgresQuery]) async throws -> [PostgresResult] {
         guard !queries.isEmpty else { return [] }
-        guard evented else { return try await onQueue { try self.verifyIfLent(); return try self.runPipeline(queries) } }
+        guard evented else { return try await onQueue { try self.runPipeline(queries) } }
         return try await withCheckedThrowingContinuation { continuation in
             queue.async { self.start(queries: queries, simple: nil, continuation) }
         }
@@ -159,7 +165,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs SQL text without parameters through the simple query protocol: it may hold several
     /// statements (a migration file) or transaction control (`BEGIN`, `COMMIT`).
     public func simpleExecute(_ sql: String) async throws {
-        guard evented else { return try await onQueue { try self.verifyIfLent(); try self.runSimple(sql) } }
+        guard evented else { return try await onQueue { try self.runSimple(sql) } }
         _ = try await withCheckedThrowingContinuation { continuation in
             queue.async { self.start(queries: [], simple: sql, continuation) }
         }
@@ -196,7 +202,7 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Called by the pool as it lends an idle connection: the next use checks first that the
-    /// server is still there (see `verifyIfLent`).
+    /// server is still there, and opens the connection afresh if it is not (see `lostWhileIdle`).
     func markLent() {
         verifyBeforeUse.store(true, ordering: .relaxed)
     }
@@ -209,17 +215,42 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    /// A connection lost while it sat idle usually knows it already (its read source saw the
-    /// server close it, and the pool replaced it before lending it). The first use after the
-    /// pool lends it also reads whatever the server sent meanwhile, so a loss that just
-    /// happened is found before anything is sent, and reported as a lost connection. (One
+    /// Whether the connection, lent after sitting idle, was lost meanwhile. A loss its read
+    /// source already saw, the pool handled before lending it; this finds one that just
+    /// happened, by reading whatever the server sent meanwhile, before anything is sent. (One
     /// check per lease, in the same queue hop as the first statement.)
-    private func verifyIfLent() throws {
+    private func lostWhileIdle() -> Bool {
         dispatchPrecondition(condition: .onQueue(queue))
-        guard verifyBeforeUse.exchange(false, ordering: .relaxed), !checkAlive() else { return }
-        let error = handle.map(lostConnection) ?? PostgresError(kind: .connection, message: "the connection was lost")
+        return verifyBeforeUse.exchange(false, ordering: .relaxed) && !checkAlive()
+    }
+
+    /// Replaces a connection lost while idle, then calls `then` on the queue (with the error
+    /// when no new connection could be opened). Nothing has been sent on the lost one, so the
+    /// caller need never see its loss. The new connection is opened on a global queue, never
+    /// on this one, which may be an event loop's: this queue takes its handle over afterwards,
+    /// through the opener's own queue, so the handle is only ever used on one serial queue.
+    private func reopen(then: @escaping @Sendable ((any Error)?) -> Void) {
+        dispatchPrecondition(condition: .onQueue(queue))
         finish()
-        throw error
+        let configuration = configuration
+        DispatchQueue.global().async {
+            let opener = Result { try PostgresConnection(configuration: configuration, evented: false, target: nil, affinity: 0) }
+            self.queue.async {
+                do {
+                    let opened = try opener.get()
+                    guard let handle = opened.queue.sync(execute: { () -> OpaquePointer? in
+                        defer { opened.handle = nil }
+                        return opened.handle
+                    }) else { throw PostgresError(kind: .connection, message: "the connection was lost") }
+                    self.handle = handle
+                    try self.watch(handle)
+                    self.reusable.store(true, ordering: .relaxed)
+                    then(nil)
+                } catch {
+                    then(error)
+                }
+            }
+        }
     }
 
     /// Opens a libpq connection, blocking the calling thread, with the output formats the
@@ -254,6 +285,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// no source ever watches a descriptor that was closed (and perhaps reused).
     private func finish() {
         dispatchPrecondition(condition: .onQueue(queue))
+        reusable.store(false, ordering: .relaxed)
         guard let handle else { return }
         self.handle = nil
         statementNames = [:]
@@ -407,9 +439,14 @@ public final class PostgresConnection: @unchecked Sendable {
     /// returns; `readable` finishes the work when the answers arrive.
     private func start(queries: [PostgresQuery], simple: String?, _ continuation: CheckedContinuation<[PostgresResult], any Error>) {
         dispatchPrecondition(condition: .onQueue(queue))
+        if lostWhileIdle() {
+            return reopen { error in
+                if let error { return continuation.resume(throwing: error) }
+                self.start(queries: queries, simple: simple, continuation)
+            }
+        }
         let handle: OpaquePointer
         do {
-            try verifyIfLent()
             handle = try liveHandle()
             for query in queries { try Self.rejectNUL(in: query) }
         } catch {

@@ -143,6 +143,36 @@ final class PoolTests: XCTestCase {
         XCTAssertEqual(pool.stats, PoolStats(size: 2, open: 2, inUse: 0, idle: 2, waiting: 0))
     }
 
+    func testAConnectionLostBeforeItsLaneNoticedIsReplacedWithoutTheCallerSeeingIt() async throws {
+        let database = try TestDatabase.create()
+        defer { database.drop() }
+        let lane = DispatchQueue(label: "test.lane")
+        let executor = LaneExecutor(lane)
+        let pool = PostgresPool(configuration: database.configuration, size: 1, lanes: [lane])
+        defer { pool.shutdown() }
+        let admin = try PostgresConnection.connectBlocking(configuration: database.configuration)
+        defer { admin.closeBlocking() }
+        let (before, after) = try await Task(executorPreference: executor) {
+            let before = try await pool.firstRow("SELECT pg_backend_pid() AS pid").decode(Int.self, column: "pid")
+            // The backend ends while the lane is busy, so the connection's read source (which
+            // runs on the lane) cannot see it before the next lease: the first statement's
+            // check finds the loss, and a new connection is opened off the lane.
+            _ = try admin.queryBlocking("SELECT pg_terminate_backend(\(before)::integer)")
+            usleep(300_000)  // blocks the lane on purpose
+            let after = try await pool.transaction { transaction in
+                try await transaction.query("SELECT pg_backend_pid() AS pid").first?.decode(Int.self, column: "pid")
+            }
+            return (before, after)
+        }.value
+        XCTAssertNotNil(after)
+        XCTAssertNotEqual(after, before)
+        XCTAssertEqual(pool.stats, PoolStats(size: 1, open: 1, inUse: 0, idle: 1, waiting: 0))
+        let again = try await Task(executorPreference: executor) {
+            try await pool.firstRow("SELECT pg_backend_pid() AS pid").decode(Int.self, column: "pid")
+        }.value
+        XCTAssertEqual(again, after, "the replacement is kept and lent again")
+    }
+
     func testEachWaiterGivesUpAtItsOwnDeadline() async throws {
         try await withTestPool(size: 1, acquireTimeout: .milliseconds(400)) { pool, _ in
             let waited: [(seconds: Double, kind: PostgresError.Kind?)] = try await pool.withConnection { _ in
