@@ -491,10 +491,8 @@ public final class PostgresConnection: @unchecked Sendable {
         guard var operation else {
             // Idle: the server's last words before it closes the connection (libpq hands an
             // error that comes while idle to the notice processor and stays "OK"). The end of
-            // the stream may already be there too, and needs a read of its own to be seen.
-            if PQstatus(handle) != CONNECTION_OK || PQconsumeInput(handle) != 1 || PQstatus(handle) != CONNECTION_OK {
-                fail(lostConnection(handle), nil)
-            }
+            // the stream may already be there too, and needs reads of its own to be seen.
+            if !checkAlive() { fail(lostConnection(handle), nil) }
             return
         }
         while PQisBusy(handle) == 0 {
