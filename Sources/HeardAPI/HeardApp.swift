@@ -19,11 +19,14 @@ public struct HeardApp: Sendable {
         self.metrics = metrics
         self.access = AccessControl(database: database, configuration: access)
         let pool = database
-        metrics.register(gauge: "heard_db_pool_connections_in_use", help: "Database connections lent to requests.") {
+        metrics.register(gauge: "heard_db_pool_connections_in_use", help: "Database connections lent to requests, whole or shared by units.") {
             Double(pool.stats.inUse)
         }
         metrics.register(gauge: "heard_db_pool_connections_open", help: "Database connections open.") {
             Double(pool.stats.open)
+        }
+        metrics.register(gauge: "heard_db_pool_units_in_flight", help: "Units of statements sent on shared database connections and not yet answered.") {
+            Double(pool.stats.units)
         }
         metrics.register(gauge: "heard_db_pool_waiting", help: "Requests waiting for a database connection.") {
             Double(pool.stats.waiting)

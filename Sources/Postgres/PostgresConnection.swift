@@ -20,12 +20,14 @@ public struct PostgresResult: Sendable {
 /// parameter types), the preparation travelling in the same round trip as the first execution.
 ///
 /// Several statements can travel in one round trip (`pipeline(_:)`, libpq's pipeline mode).
-///
-/// Usually borrowed from a `PostgresPool`; a connection serves one caller at a time.
+/// Evented connections also take pipelines from several callers at once: each is sent as soon
+/// as it comes, with a sync of its own, and PostgreSQL answers them in order. (`PostgresPool`
+/// shares connections this way for units, and lends them whole for interactive transactions.)
 public final class PostgresConnection: @unchecked Sendable {
-    // @unchecked Sendable: `handle`, the sources, `operation` and `statementNames` are read and
-    // written only on `queue` (a serial queue; the sources' handlers target it), once `init`
-    // has returned; `reusable` and `verifyBeforeUse` are Atomics. Nothing else is mutable.
+    // @unchecked Sendable: `handle`, the sources, `operations`, `reopening`, `statementNames`
+    // and `statementCount` are read and written only on `queue` (a serial queue; the sources'
+    // handlers target it), once `init` has returned; `reusable` and `verifyBeforeUse` are
+    // Atomics. Nothing else is mutable.
     private let queue: DispatchQueue
     private let configuration: PostgresConfiguration
     /// Non-blocking I/O driven by dispatch sources (`connect`), or blocking calls (`connectBlocking`).
@@ -33,9 +35,16 @@ public final class PostgresConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
     private var readSource: (any DispatchSourceRead)?
     private var writeSource: (any DispatchSourceWrite)?
-    /// The statements sent and not yet fully answered (evented connections).
-    private var operation: Operation?
+    /// The pipelines sent and not yet fully answered, oldest first (evented connections).
+    private var operations: [Operation] = []
+    /// While a connection lost while idle is replaced (see `reopen`): the work that came
+    /// meanwhile, to start once it is open.
+    private var reopening: [((any Error)?) -> Void]?
+    /// Prepared statements by SQL and parameter types. A name is entered as its preparation is
+    /// sent (pipelines sent after it may use it at once) and removed if the preparation fails.
     private var statementNames: [StatementKey: String] = [:]
+    /// Names handed out on this session (`s1`, `s2`, ...), so a name is never given twice.
+    private var statementCount = 0
     /// Which of its pool's lanes the connection was opened for (see `PostgresPool`).
     let affinity: Int
     private let reusable = Atomic<Bool>(false)
@@ -58,6 +67,9 @@ public final class PostgresConnection: @unchecked Sendable {
         var next = 0
         /// libpq ends each statement's answer with a NULL result.
         var awaitingEnd = false
+        /// An error came in the sync's place (the implicit transaction failed as it committed):
+        /// its NULL, then the sync, are still to come.
+        var awaitingSyncAfterError = false
         var results: [PostgresResult] = []
         var firstError: PostgresError?
         let continuation: CheckedContinuation<[PostgresResult], any Error>
@@ -289,6 +301,7 @@ public final class PostgresConnection: @unchecked Sendable {
         guard let handle else { return }
         self.handle = nil
         statementNames = [:]
+        statementCount = 0
         guard let readSource else { return PQfinish(handle) }
         readSource.setCancelHandler { PQfinish(handle) }
         if let writeSource {
@@ -321,10 +334,9 @@ public final class PostgresConnection: @unchecked Sendable {
         if let prepared = statementNames[key] {
             name = prepared
         } else {
-            let cacheable = statementNames.count < Self.preparedStatementLimit
-            name = cacheable ? "s\(statementNames.count + 1)" : ""
+            name = statementNames.count < Self.preparedStatementLimit ? nextStatementName() : ""
             _ = try consume(PQprepare(handle, name, query.sql, Int32(types.count), types))
-            if cacheable { statementNames[key] = name }
+            if !name.isEmpty { statementNames[key] = name }
         }
         let result = withCStrings(query.binds.map(\.text)) { values in
             PQexecPrepared(handle, name, Int32(values.count), values, nil, nil, 0)
@@ -369,27 +381,41 @@ public final class PostgresConnection: @unchecked Sendable {
         return results
     }
 
-    /// Enters pipeline mode and queues `queries` (each new statement prepared first) and a
+    /// Enters pipeline mode (unless other pipelines are in flight) and queues `queries` and a
     /// sync; returns the answers to expect, or nil when libpq could not queue them (the
-    /// connection is broken).
+    /// connection is broken). New statements are prepared ahead of every execution, so no
+    /// failure of this pipeline's statements can skip a preparation that pipelines sent after
+    /// it already count on. (Past the cache's limit a statement goes through the unnamed
+    /// statement, prepared just before it runs.)
     private func sendPipeline(_ queries: [PostgresQuery], on handle: OpaquePointer) -> [Answer]? {
-        guard PQenterPipelineMode(handle) == 1 else { return nil }
+        if PQpipelineStatus(handle) == PQ_PIPELINE_OFF {
+            guard PQenterPipelineMode(handle) == 1 else { return nil }
+        }
         var answers: [Answer] = []
-        var newNames: [StatementKey: String] = [:]
+        var statements: [(key: StatementKey, name: String)] = []
+        statements.reserveCapacity(queries.count)
         for query in queries {
-            let types = query.binds.map(\.type.rawValue)
-            let key = StatementKey(sql: query.sql, types: types)
-            var name = statementNames[key] ?? newNames[key]
-            if name == nil {
-                let cacheable = statementNames.count + newNames.count < Self.preparedStatementLimit
-                let newName = cacheable ? "s\(statementNames.count + newNames.count + 1)" : ""
-                if cacheable { newNames[key] = newName }
-                name = newName
-                guard PQsendPrepare(handle, newName, query.sql, Int32(types.count), types) == 1 else { return nil }
-                answers.append(.prepared(key, newName))
+            let key = StatementKey(sql: query.sql, types: query.binds.map(\.type.rawValue))
+            if let name = statementNames[key] {
+                statements.append((key, name))
+            } else if statementNames.count < Self.preparedStatementLimit {
+                let name = nextStatementName()
+                guard PQsendPrepare(handle, name, query.sql, Int32(key.types.count), key.types) == 1 else { return nil }
+                statementNames[key] = name
+                answers.append(.prepared(key, name))
+                statements.append((key, name))
+            } else {
+                statements.append((key, ""))
+            }
+        }
+        for (query, statement) in zip(queries, statements) {
+            if statement.name.isEmpty {
+                let types = statement.key.types
+                guard PQsendPrepare(handle, "", query.sql, Int32(types.count), types) == 1 else { return nil }
+                answers.append(.prepared(statement.key, ""))
             }
             let sent = withCStrings(query.binds.map(\.text)) { values in
-                PQsendQueryPrepared(handle, name, Int32(values.count), values, nil, nil, 0)
+                PQsendQueryPrepared(handle, statement.name, Int32(values.count), values, nil, nil, 0)
             }
             guard sent == 1 else { return nil }
             answers.append(.statement)
@@ -398,15 +424,23 @@ public final class PostgresConnection: @unchecked Sendable {
         return answers + [.sync]
     }
 
-    /// One answer of a pipeline, for the blocking and the evented reader alike: a preparation
-    /// caches its name, a statement keeps its rows, the first error is kept, and a statement
-    /// skipped after an error (`PGRES_PIPELINE_ABORTED`) leaves nothing.
+    private func nextStatementName() -> String {
+        statementCount += 1
+        return "s\(statementCount)"
+    }
+
+    /// One answer of a pipeline, for the blocking and the evented reader alike: a failed
+    /// preparation takes its name back, a statement keeps its rows, the first error is kept,
+    /// and a statement skipped after an error (`PGRES_PIPELINE_ABORTED`) leaves nothing.
     private func take(_ result: OpaquePointer, for answer: Answer, into results: inout [PostgresResult], firstError: inout PostgresError?) {
         switch (PQresultStatus(result), answer) {
-        case (PGRES_PIPELINE_ABORTED, _):
+        case (PGRES_PIPELINE_ABORTED, _), (PGRES_COMMAND_OK, .prepared):
             return
-        case (PGRES_COMMAND_OK, .prepared(let key, let name)):
-            if !name.isEmpty { statementNames[key] = name }
+        case (_, .prepared(let key, let name)):
+            // Not prepared: the name is no longer counted on (the SQL itself is at fault, so
+            // pipelines already sent with it fail alike).
+            if !name.isEmpty, statementNames[key] == name { statementNames[key] = nil }
+            if firstError == nil { firstError = error(from: result) }
         case (PGRES_COMMAND_OK, .statement), (PGRES_EMPTY_QUERY, .statement):
             results.append(PostgresResult(rowsAffected: Int(String(cString: PQcmdTuples(result))) ?? 0))
         case (PGRES_TUPLES_OK, .statement):
@@ -436,13 +470,24 @@ public final class PostgresConnection: @unchecked Sendable {
     // MARK: Evented I/O (non-blocking libpq, dispatch sources)
 
     /// Sends `queries` as one pipeline (or `simple` through the simple query protocol) and
-    /// returns; `readable` finishes the work when the answers arrive.
+    /// returns; `readable` finishes the work when the answers arrive. Pipelines sent while
+    /// others are in flight queue behind them; simple queries need the connection to themselves.
     private func start(queries: [PostgresQuery], simple: String?, _ continuation: CheckedContinuation<[PostgresResult], any Error>) {
         dispatchPrecondition(condition: .onQueue(queue))
-        if lostWhileIdle() {
-            return reopen { error in
+        if reopening != nil || (operations.isEmpty && lostWhileIdle()) {
+            let retry: ((any Error)?) -> Void = { error in
                 if let error { return continuation.resume(throwing: error) }
                 self.start(queries: queries, simple: simple, continuation)
+            }
+            guard reopening == nil else {
+                reopening?.append(retry)
+                return
+            }
+            reopening = [retry]
+            return reopen { error in
+                let waiting = self.reopening ?? []
+                self.reopening = nil
+                for retry in waiting { retry(error) }
             }
         }
         let handle: OpaquePointer
@@ -454,13 +499,17 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         let answers: [Answer]
         if let simple {
+            guard operations.isEmpty else {
+                return continuation.resume(throwing: PostgresError(
+                    kind: .query, message: "a simple query needs the connection to itself, and pipelines are in flight"))
+            }
             guard PQsendQuery(handle, simple) == 1 else { return fail(lostConnection(handle), continuation) }
             answers = [.simple]
         } else {
             guard let sent = sendPipeline(queries, on: handle) else { return fail(lostConnection(handle), continuation) }
             answers = sent
         }
-        operation = Operation(answers: answers, continuation: continuation)
+        operations.append(Operation(answers: answers, continuation: continuation))
         flush()
     }
 
@@ -482,53 +531,95 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    /// The socket has something to read: the answers of the operation in progress, or, while
+    /// The socket has something to read: the answers of the pipelines in flight, or, while
     /// idle, the server's last words before it closed the connection.
     private func readable() {
         guard let handle else { return }
         guard PQconsumeInput(handle) == 1 else { return fail(lostConnection(handle), nil) }
         if writeSource != nil { flush() }
-        guard var operation else {
+        guard !operations.isEmpty else {
             // Idle: the server's last words before it closes the connection (libpq hands an
             // error that comes while idle to the notice processor and stays "OK"). The end of
             // the stream may already be there too, and needs reads of its own to be seen.
             if !checkAlive() { fail(lostConnection(handle), nil) }
             return
         }
-        while PQisBusy(handle) == 0 {
-            let result = PQgetResult(handle)
-            if operation.awaitingEnd {
-                if let result { PQclear(result); continue }
-                operation.awaitingEnd = false
-                operation.next += 1
+        while !operations.isEmpty, PQisBusy(handle) == 0 {
+            switch read(into: &operations[0], from: handle) {
+            case .waiting:
+                // libpq drops a connection it finds lost, socket and all: no more events come.
+                if PQstatus(handle) == CONNECTION_BAD { fail(lostConnection(handle), nil) }
+                return
+            case .reading:
                 continue
-            }
-            let answer = operation.answers[operation.next]
-            guard let result else {
-                if case .simple = answer { return complete(operation) }
-                break
-            }
-            defer { PQclear(result) }
-            let status = PQresultStatus(result)
-            switch answer {
-            case .sync:
-                PQexitPipelineMode(handle)
-                return complete(operation)
-            case .simple:
-                if status != PGRES_COMMAND_OK, status != PGRES_TUPLES_OK, status != PGRES_EMPTY_QUERY, operation.firstError == nil {
-                    operation.firstError = error(from: result)
-                }
-            case .prepared, .statement:
-                operation.awaitingEnd = true
-                take(result, for: answer, into: &operation.results, firstError: &operation.firstError)
+            case .finished:
+                complete(operations.removeFirst(), on: handle)
+            case .ended(let error):
+                return fail(error, nil)
             }
         }
-        self.operation = operation
     }
 
-    private func complete(_ finished: Operation) {
-        operation = nil
-        updateReusable()
+    private enum Progress {
+        case waiting, reading, finished
+        /// The server ended the session (a FATAL error, as when an administrator or a restart
+        /// ends the backend): nothing in flight will be answered. Its end of the stream may
+        /// come in the same read as the error, and then no read event follows to show it.
+        case ended(PostgresError)
+    }
+
+    /// Takes one result of `operation` from libpq (which has one ready: `PQisBusy` said so).
+    private func read(into operation: inout Operation, from handle: OpaquePointer) -> Progress {
+        let result = PQgetResult(handle)
+        defer { PQclear(result) }
+        if operation.awaitingEnd {
+            guard result == nil else { return .reading }
+            operation.awaitingEnd = false
+            operation.next += 1
+            return .reading
+        }
+        let answer = operation.answers[operation.next]
+        guard let result else {
+            if case .simple = answer { return .finished }
+            if operation.awaitingSyncAfterError {
+                operation.awaitingSyncAfterError = false
+                return .reading
+            }
+            // Between a pipeline's last statement and its sync: nothing more until input comes.
+            return .waiting
+        }
+        let status = PQresultStatus(result)
+        if status == PGRES_FATAL_ERROR, let severity = PQresultErrorField(result, Int32(UInt8(ascii: "V"))),
+           ["FATAL", "PANIC"].contains(String(cString: severity)) {
+            let error = error(from: result)
+            return .ended(error.kind == .connection ? error : PostgresError(
+                kind: .connection, sqlState: error.sqlState, message: error.message, detail: error.detail))
+        }
+        switch answer {
+        case .sync:
+            guard status == PGRES_PIPELINE_SYNC else {
+                // The implicit transaction failed as it committed, at the sync: an error, then the sync.
+                if operation.firstError == nil { operation.firstError = error(from: result) }
+                operation.awaitingSyncAfterError = true
+                return .reading
+            }
+            return .finished
+        case .simple:
+            if status != PGRES_COMMAND_OK, status != PGRES_TUPLES_OK, status != PGRES_EMPTY_QUERY, operation.firstError == nil {
+                operation.firstError = error(from: result)
+            }
+        case .prepared, .statement:
+            operation.awaitingEnd = true
+            take(result, for: answer, into: &operation.results, firstError: &operation.firstError)
+        }
+        return .reading
+    }
+
+    private func complete(_ finished: Operation, on handle: OpaquePointer) {
+        if operations.isEmpty {
+            if PQpipelineStatus(handle) != PQ_PIPELINE_OFF { PQexitPipelineMode(handle) }
+            updateReusable()
+        }
         if let error = finished.firstError {
             finished.continuation.resume(throwing: error)
         } else {
@@ -536,13 +627,13 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
-    /// The connection is lost: whoever waits on it learns so, and it is closed.
+    /// The connection is lost: everyone who waits on it learns so, and it is closed.
     private func fail(_ error: PostgresError, _ continuation: CheckedContinuation<[PostgresResult], any Error>?) {
-        let waiting = operation?.continuation ?? continuation
-        operation = nil
+        let waiting = operations.map(\.continuation) + (continuation.map { [$0] } ?? [])
+        operations = []
         finish()
         reusable.store(false, ordering: .relaxed)
-        waiting?.resume(throwing: error)
+        for continuation in waiting { continuation.resume(throwing: error) }
     }
 
     private func runSimple(_ sql: String) throws {
@@ -575,6 +666,7 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     private func updateReusable() {
+        guard operations.isEmpty else { return }
         guard let handle else { return reusable.store(false, ordering: .relaxed) }
         let idle = PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
         reusable.store(idle, ordering: .relaxed)

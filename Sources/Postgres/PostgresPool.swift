@@ -8,12 +8,14 @@ public struct PoolStats: Sendable, Equatable {
     public var size: Int
     /// Connections open or being opened.
     public var open: Int
-    /// Connections lent out.
+    /// Connections lent out, whole or shared by units.
     public var inUse: Int
     /// Open connections waiting to be lent.
     public var idle: Int
     /// Callers waiting for a connection.
     public var waiting: Int
+    /// Units in flight, on the connections counted in `inUse` that units share.
+    public var units: Int = 0
 }
 
 /// A bounded pool of PostgreSQL connections.
@@ -30,21 +32,33 @@ public struct PoolStats: Sendable, Equatable {
 ///   caller's own thread instead of hopping to another one and back. Any idle connection is
 ///   still lent rather than make a caller wait; callers on no lane get connections that run on
 ///   the global queues.
+/// - Units share connections. A unit (`pipeline(_:)`, `query`, `execute`, and a transaction
+///   whose statements all go in one round trip: see `transaction`) is sent at once on a
+///   connection already running other units, up to `pipelineDepth` of them, and PostgreSQL
+///   answers them in turn, each with its own sync, so one unit's failure never touches
+///   another's work. A busy PostgreSQL then finds the next unit already waiting, instead of
+///   sleeping until its client sends it, and a few connections carry the load of many callers
+///   (the h2o model that ARCHITECTURE.md names). An interactive transaction gets a connection
+///   to itself.
 public final class PostgresPool: Sendable {
     public let configuration: PostgresConfiguration
     public let size: Int
     public let acquireTimeout: Duration
     public let maxWaiters: Int
+    /// The most units in flight on one connection.
+    public let pipelineDepth: Int
     private let lanes: [DispatchQueue]
     /// Set on each lane's queue to its index.
     private let laneKey = DispatchSpecificKey<Int>()
 
     private let state: Mutex<State>
 
-    /// A waiter is resumed with a slot: an idle connection, or the right to open a new one.
+    /// A slot: an idle connection, or the right to open a new one (what a waiter is resumed
+    /// with), or for a unit a place on a connection running units.
     private enum Lease: Sendable {
         case connection(PostgresConnection)
         case newConnection
+        case shared(PostgresConnection)
     }
 
     private struct Waiter {
@@ -52,9 +66,17 @@ public final class PostgresPool: Sendable {
         let continuation: CheckedContinuation<Lease, any Error>
     }
 
+    /// A connection running units, and how many.
+    private struct Sharing {
+        let connection: PostgresConnection
+        var units: Int
+    }
+
     private struct State {
         /// Idle connections by the lane they run on; the last is for callers on no lane.
         var idle: [[PostgresConnection]]
+        /// Connections running units (counted in `inUse`), by lane likewise.
+        var sharing: [[Sharing]]
         var idleCount = 0
         /// Slots taken: idle, lent, or being opened.
         var open = 0
@@ -72,19 +94,23 @@ public final class PostgresPool: Sendable {
     ///   - maxWaiters: how many callers may wait at once; the next one fails immediately.
     ///   - lanes: serial queues the pool's callers run on (see above); the pool marks each with
     ///     a queue-specific value.
+    ///   - pipelineDepth: the most units in flight on one connection (1: none shared).
     public init(
         configuration: PostgresConfiguration,
         size: Int = 10,
         acquireTimeout: Duration = .seconds(5),
         maxWaiters: Int = 100,
-        lanes: [DispatchQueue] = []
+        lanes: [DispatchQueue] = [],
+        pipelineDepth: Int = 8
     ) {
         self.configuration = configuration
         self.size = max(1, size)
         self.acquireTimeout = acquireTimeout
         self.maxWaiters = max(0, maxWaiters)
+        self.pipelineDepth = max(1, pipelineDepth)
         self.lanes = lanes
-        self.state = Mutex(State(idle: Array(repeating: [], count: lanes.count + 1)))
+        self.state = Mutex(State(idle: Array(repeating: [], count: lanes.count + 1),
+                                 sharing: Array(repeating: [], count: lanes.count + 1)))
         for (index, queue) in lanes.enumerated() { queue.setSpecific(key: laneKey, value: index) }
     }
 
@@ -92,59 +118,81 @@ public final class PostgresPool: Sendable {
     public var stats: PoolStats {
         state.withLock { state in
             PoolStats(size: size, open: state.open, inUse: state.inUse, idle: state.idleCount,
-                      waiting: state.waiters.count)
+                      waiting: state.waiters.count, units: state.sharing.joined().reduce(0) { $0 + $1.units })
         }
     }
 
     // MARK: Running statements
 
-    /// Runs one statement on a pooled connection and returns its rows.
+    /// Runs one statement, as a unit (see `pipeline(_:)`), and returns its rows.
     public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await withConnection { try await $0.query(query) }
+        try await pipeline([query])[0].rows
     }
 
-    /// Runs one statement on a pooled connection and returns the number of rows it changed.
+    /// Runs one statement, as a unit (see `pipeline(_:)`), and returns the number of rows it changed.
     @discardableResult
     public func execute(_ query: PostgresQuery) async throws -> Int {
-        try await withConnection { try await $0.execute(query) }
+        try await pipeline([query])[0].rowsAffected
     }
 
-    /// Runs `body` in a transaction: `BEGIN`, then `set_config(name, value, true)` for each of
-    /// `settings` (transaction-local, such as `("heard.tenant_id", id)` for row-level security),
-    /// then `body`; `COMMIT` when it returns, `ROLLBACK` when it throws (the error is rethrown).
+    /// Runs `queries` as one unit: in order, in one round trip, in one transaction of their own
+    /// (PostgreSQL's implicit transaction, up to the unit's sync: all of them or none), on a
+    /// connection other units may be using too. When one fails the rest do not run, nothing
+    /// is kept, and its error is thrown. No transaction control (`BEGIN`, `COMMIT`) in a unit.
+    public func pipeline(_ queries: [PostgresQuery]) async throws -> [PostgresResult] {
+        guard !queries.isEmpty else { return [] }
+        let connection = try await share()
+        do {
+            let results = try await connection.pipeline(queries)
+            finishUnit(on: connection)
+            return results
+        } catch {
+            finishUnit(on: connection)
+            throw error
+        }
+    }
+
+    /// Runs `body` in a transaction, with `set_config(name, value, true)` for each of `settings`
+    /// first (transaction-local, such as `("heard.tenant_id", id)` for row-level security);
+    /// it commits when `body` returns and rolls back when it throws (the error is rethrown).
     ///
-    /// Round trips are few: `BEGIN` and the settings travel with the transaction's first
-    /// statement, and statements `enqueue`d on it travel with the next one or with `COMMIT`. A
-    /// body that sends nothing (a request refused by validation) costs no round trip at all.
+    /// Round trips are few, and a connection is taken only when something is sent:
+    /// - a transaction whose first statement is its last (`queryAndCommit`), or that only
+    ///   `enqueue`s, is one unit: the settings, what was queued and that statement go in one
+    ///   round trip, on a shared connection (see `pipeline(_:)`);
+    /// - otherwise its first `query` or `execute` takes a connection for the transaction alone
+    ///   and sends `BEGIN` and the settings with it; statements `enqueue`d travel with the
+    ///   next statement or with `COMMIT`;
+    /// - a body that sends nothing (a request refused by validation) costs no round trip.
     ///
     /// The transaction must not be used after `body` returns.
     public func transaction<Value>(
         settings: [(name: String, value: String)] = [],
         _ body: (PostgresTransaction) async throws -> Value
     ) async throws -> Value {
-        try await withConnection { connection in
-            let transaction = PostgresTransaction(connection: connection, opening: Self.opening(settings))
-            do {
-                let result = try await body(transaction)
-                try await transaction.commit()
-                return result
-            } catch {
-                // If ROLLBACK fails the connection is not idle and will be discarded on release.
-                if transaction.hasBegun { try? await connection.simpleExecute("ROLLBACK") }
-                throw error
-            }
+        let transaction = PostgresTransaction(pool: self, settings: Self.settingsStatement(settings))
+        do {
+            let result = try await body(transaction)
+            try await transaction.commit()
+            transaction.giveBack()
+            return result
+        } catch {
+            // If ROLLBACK fails the connection is not idle and will be discarded when given back.
+            if let connection = transaction.ownConnection { try? await connection.simpleExecute("ROLLBACK") }
+            transaction.giveBack()
+            throw error
         }
     }
 
-    /// `BEGIN`, and one statement setting every setting.
-    private static func opening(_ settings: [(name: String, value: String)]) -> [PostgresQuery] {
-        guard !settings.isEmpty else { return ["BEGIN"] }
+    /// One statement setting every setting (nil when there are none).
+    private static func settingsStatement(_ settings: [(name: String, value: String)]) -> PostgresQuery? {
+        guard !settings.isEmpty else { return nil }
         let calls = settings.indices.map { "set_config($\(2 * $0 + 1), $\(2 * $0 + 2), true)" }
         let binds = settings.flatMap { [PostgresBind($0.name), PostgresBind($0.value)] }
-        return ["BEGIN", PostgresQuery(unsafeSQL: "SELECT " + calls.joined(separator: ", "), binds: binds)]
+        return PostgresQuery(unsafeSQL: "SELECT " + calls.joined(separator: ", "), binds: binds)
     }
 
-    /// Lends a connection to `body` and takes it back afterwards, even when `body` throws.
+    /// Lends a connection to `body` alone and takes it back afterwards, even when `body` throws.
     /// A connection that comes back lost or inside a transaction is closed, not reused.
     public func withConnection<Value>(_ body: (PostgresConnection) async throws -> Value) async throws -> Value {
         let connection = try await acquire()
@@ -178,20 +226,81 @@ public final class PostgresPool: Sendable {
 
     // MARK: Acquire and release
 
-    private func acquire() async throws -> PostgresConnection {
-        let lane = DispatchQueue.getSpecific(key: laneKey) ?? lanes.count
-        let lease = try await lease(lane: lane)
-        if case .connection(let connection) = lease {
-            // Lost while idle (a server restart)? Its read source has usually seen so: its slot
-            // then opens a new connection. If not, its first statement finds out.
+    /// A connection for the caller alone (give it back with `release`).
+    func acquire() async throws -> PostgresConnection {
+        let lane = currentLane
+        return try await connection(for: try await lease(lane: lane), lane: lane)
+    }
+
+    /// A connection to send a unit on (give it back with `finishUnit`): one already running
+    /// units on the caller's lane, with room for one more; else one taken as `acquire` does,
+    /// which other units may then join.
+    private func share() async throws -> PostgresConnection {
+        let lane = currentLane
+        let lease = try await lease(lane: lane, forUnit: true)
+        if case .shared(let shared) = lease { return shared }
+        let connection = try await connection(for: lease, lane: lane)
+        state.withLock { state in
+            // An idle connection was counted as running this unit as it was taken; one found
+            // lost then has been replaced by `connection`.
+            if case .connection(let taken) = lease, let index = state.sharing[taken.affinity].firstIndex(where: { $0.connection === taken }) {
+                if taken === connection { return }
+                state.sharing[taken.affinity].remove(at: index)
+            }
+            state.sharing[connection.affinity].append(Sharing(connection: connection, units: 1))
+        }
+        return connection
+    }
+
+    /// Under the lock (as `decide` begins, for a unit): the busiest connection on `lane` running
+    /// units with room for one more, counted in; units pack onto few connections, so PostgreSQL
+    /// finds the next one waiting. None while callers wait for a connection of their own:
+    /// units then take their turn in line.
+    private func join(_ state: inout State, lane: Int) -> PostgresConnection? {
+        guard state.waiters.isEmpty else { return nil }
+        var best: Int?
+        for (index, sharing) in state.sharing[lane].enumerated()
+        where sharing.units < pipelineDepth && sharing.connection.isReusable {
+            if best.map({ state.sharing[lane][$0].units < sharing.units }) ?? true { best = index }
+        }
+        guard let best else { return nil }
+        state.sharing[lane][best].units += 1
+        return state.sharing[lane][best].connection
+    }
+
+    /// A unit on `connection` is answered: the last one out gives the connection back.
+    private func finishUnit(on connection: PostgresConnection) {
+        let last: Bool = state.withLock { state in
+            guard let index = state.sharing[connection.affinity].firstIndex(where: { $0.connection === connection }) else {
+                return false
+            }
+            state.sharing[connection.affinity][index].units -= 1
+            guard state.sharing[connection.affinity][index].units == 0 else { return false }
+            state.sharing[connection.affinity].remove(at: index)
+            return true
+        }
+        if last { release(connection) }
+    }
+
+    private var currentLane: Int { DispatchQueue.getSpecific(key: laneKey) ?? lanes.count }
+
+    /// A lease made usable: an idle connection is lent (or, if it was lost meanwhile, replaced:
+    /// its read source has usually seen the loss; if not, its first statement finds out), and a
+    /// slot for a new one gets it opened.
+    private func connection(for lease: Lease, lane: Int) async throws -> PostgresConnection {
+        switch lease {
+        case .connection(let connection):
             guard connection.isReusable else {
                 connection.close()
                 return try await open(lane: lane)
             }
             connection.markLent()
             return connection
+        case .shared(let connection):
+            return connection
+        case .newConnection:
+            return try await open(lane: lane)
         }
-        return try await open(lane: lane)
     }
 
     /// Opens a connection in a slot already taken, for callers on `lane`.
@@ -214,14 +323,19 @@ public final class PostgresPool: Sendable {
     }
 
     /// Under the lock: an idle connection, a slot for a new one, a failure, or a place in line
-    /// (taken only when `waiter` is given).
-    private func decide(_ state: inout State, lane: Int, waiter: CheckedContinuation<Lease, any Error>?) -> Decision {
+    /// (taken only when `waiter` is given). An idle connection taken `forUnit` is counted as
+    /// running it at once, so units that come next can join it.
+    private func decide(_ state: inout State, lane: Int, forUnit: Bool, waiter: CheckedContinuation<Lease, any Error>?) -> Decision {
         if state.isShutDown {
             return .fail(PostgresError(kind: .connection, message: "the pool is shut down"))
+        }
+        if forUnit, let shared = join(&state, lane: lane) {
+            return .lease(.shared(shared))
         }
         if let connection = state.idle[lane].popLast() {
             state.idleCount -= 1
             state.inUse += 1
+            if forUnit { state.sharing[lane].append(Sharing(connection: connection, units: 1)) }
             return .lease(.connection(connection))
         }
         if state.open < size {
@@ -234,6 +348,7 @@ public final class PostgresPool: Sendable {
            let connection = state.idle[other].popLast() {
             state.idleCount -= 1
             state.inUse += 1
+            if forUnit { state.sharing[other].append(Sharing(connection: connection, units: 1)) }
             return .lease(.connection(connection))
         }
         guard state.waiters.count < maxWaiters else {
@@ -249,16 +364,16 @@ public final class PostgresPool: Sendable {
         return .wait(setTimerFor: deadline)
     }
 
-    private func lease(lane: Int) async throws -> Lease {
+    private func lease(lane: Int, forUnit: Bool = false) async throws -> Lease {
         // Usually there is a slot: take it without suspending the caller (a continuation would
         // suspend and re-enqueue the task even when resumed at once).
-        switch state.withLock({ decide(&$0, lane: lane, waiter: nil) }) {
+        switch state.withLock({ decide(&$0, lane: lane, forUnit: forUnit, waiter: nil) }) {
         case .lease(let lease): return lease
         case .fail(let error): throw error
         case .wait: break
         }
         return try await withCheckedThrowingContinuation { continuation in
-            switch state.withLock({ decide(&$0, lane: lane, waiter: continuation) }) {
+            switch state.withLock({ decide(&$0, lane: lane, forUnit: forUnit, waiter: continuation) }) {
             case .lease(let lease):
                 continuation.resume(returning: lease)
             case .fail(let error):
@@ -296,9 +411,9 @@ public final class PostgresPool: Sendable {
         }
     }
 
-    /// Takes a lent connection back: hands it to the first waiter, keeps it idle, or (when it
+    /// Takes a lent connection back (whole, or from its last unit): hands it to the first waiter, keeps it idle, or (when it
     /// is no longer reusable) closes it and hands its slot on.
-    private func release(_ connection: PostgresConnection) {
+    func release(_ connection: PostgresConnection) {
         let reusable = connection.isReusable
         let (waiter, keep): (Waiter?, Bool) = state.withLock { state in
             if !state.waiters.isEmpty, !state.isShutDown {
@@ -329,34 +444,47 @@ public final class PostgresPool: Sendable {
     }
 }
 
-/// A transaction in progress: the statements run on the transaction's connection.
+/// A transaction in progress (see `PostgresPool.transaction`).
 public struct PostgresTransaction: Sendable {
-    /// The connection the transaction runs on.
-    public let connection: PostgresConnection
+    private let pool: PostgresPool
     private let unsent: Unsent
 
-    /// What is still to be sent (shared by the copies of the transaction its body may make).
+    /// What is still to be sent, and the connection once one is taken (shared by the copies of
+    /// the transaction its body may make).
     private final class Unsent: Sendable {
         let state: Mutex<State>
         init(_ state: State) { self.state = Mutex(state) }
     }
 
     private struct State {
-        /// `BEGIN` and the settings, until they are sent with the first statement.
-        var opening: [PostgresQuery]?
+        /// The settings, until they are sent with the first statement.
+        var settings: PostgresQuery?
         /// Statements `enqueue`d and not sent yet.
         var queued: [PostgresQuery] = []
+        /// The connection taken for this transaction alone, `BEGIN` sent on it.
+        var connection: PostgresConnection?
+        /// A first statement is on its way (no other may start meanwhile).
+        var starting = false
         /// `queryAndCommit` ended the transaction.
         var committed = false
     }
 
-    init(connection: PostgresConnection, opening: [PostgresQuery]) {
-        self.connection = connection
-        self.unsent = Unsent(State(opening: opening))
+    init(pool: PostgresPool, settings: PostgresQuery?) {
+        self.pool = pool
+        self.unsent = Unsent(State(settings: settings))
     }
 
-    /// Whether `BEGIN` has been sent (so a failure must roll back).
-    var hasBegun: Bool { unsent.state.withLock { $0.opening == nil } }
+    /// The connection taken for this transaction alone, if any (so a failure must roll back).
+    var ownConnection: PostgresConnection? { unsent.state.withLock { $0.connection } }
+
+    /// Gives the transaction's own connection back to the pool (once).
+    func giveBack() {
+        let connection: PostgresConnection? = unsent.state.withLock { state in
+            defer { state.connection = nil }
+            return state.connection
+        }
+        if let connection { pool.release(connection) }
+    }
 
     /// Runs one statement in the transaction and returns its rows.
     public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
@@ -370,57 +498,99 @@ public struct PostgresTransaction: Sendable {
     }
 
     /// Queues a statement whose answer the caller does not need (an audit row): it is sent with
-    /// the transaction's next statement, or with `COMMIT`, so it costs no round trip of its
+    /// the transaction's next statement, or with the commit, so it costs no round trip of its
     /// own. If it fails, that statement (or the commit) throws its error and nothing commits.
     public func enqueue(_ query: PostgresQuery) {
         unsent.state.withLock { $0.queued.append(query) }
     }
 
-    /// Runs `query` as the transaction's last statement, with `COMMIT` in the same round trip
-    /// (and whatever is still unsent before it), so the transaction holds its locks only while
-    /// PostgreSQL works, never while the caller does. Nothing may run in the transaction after.
+    /// Runs `query` as the transaction's last statement and commits in the same round trip
+    /// (with whatever is still unsent before it), so the transaction holds its locks only while
+    /// PostgreSQL works, never while the caller does. If nothing was sent before, the whole
+    /// transaction is one unit on a shared connection (`PostgresPool.pipeline`). Nothing may
+    /// run in the transaction after.
     public func queryAndCommit(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        let unsent = try takeUnsent(committing: true)
-        let results = try await connection.pipeline(unsent + [query, "COMMIT"])
-        guard results.count >= 2 else { throw PostgresError(kind: .query, message: "the pipeline returned no result") }
-        return results[results.count - 2].rows
-    }
-
-    private func takeUnsent(committing: Bool = false) throws -> [PostgresQuery] {
-        try unsent.state.withLock { state in
+        let (connection, unsent) = try unsent.state.withLock { state -> (PostgresConnection?, [PostgresQuery]) in
             guard !state.committed else {
                 throw PostgresError(kind: .query, message: "the transaction has already committed (queryAndCommit)")
             }
-            defer { state.opening = nil; state.queued = []; state.committed = committing }
-            return (state.opening ?? []) + state.queued
+            guard !state.starting else { throw Self.concurrentUse }
+            defer { state.settings = nil; state.queued = []; state.committed = true }
+            return (state.connection, (state.settings.map { [$0] } ?? []) + state.queued)
         }
+        guard let connection else {
+            guard let result = try await pool.pipeline(unsent + [query]).last else { throw Self.noResult }
+            return result.rows
+        }
+        let results = try await connection.pipeline(unsent + [query, "COMMIT"])
+        guard results.count >= 2 else { throw Self.noResult }
+        return results[results.count - 2].rows
     }
 
+    /// Sends `query` with what is unsent: on the transaction's own connection, taken (and
+    /// `BEGIN` and the settings sent first) by the first statement.
     private func send(_ query: PostgresQuery) async throws -> PostgresResult {
-        let unsent = try takeUnsent()
-        if unsent.isEmpty { return try await connection.pipeline([query])[0] }
-        guard let result = try await connection.pipeline(unsent + [query]).last else {
-            throw PostgresError(kind: .query, message: "the pipeline returned no result")
+        enum Next { case begin, send(PostgresConnection, [PostgresQuery]) }
+        let next = try unsent.state.withLock { state -> Next in
+            guard !state.committed else {
+                throw PostgresError(kind: .query, message: "the transaction has already committed (queryAndCommit)")
+            }
+            guard !state.starting else { throw Self.concurrentUse }
+            guard let connection = state.connection else {
+                state.starting = true
+                return .begin
+            }
+            defer { state.queued = [] }
+            return .send(connection, state.queued)
         }
+        let connection: PostgresConnection
+        let statements: [PostgresQuery]
+        switch next {
+        case .send(let own, let unsent):
+            connection = own
+            statements = unsent + [query]
+        case .begin:
+            do {
+                connection = try await pool.acquire()
+            } catch {
+                unsent.state.withLock { $0.starting = false }
+                throw error
+            }
+            statements = unsent.state.withLock { state in
+                defer { state.settings = nil; state.queued = []; state.connection = connection; state.starting = false }
+                return ["BEGIN"] + (state.settings.map { [$0] } ?? []) + state.queued + [query]
+            }
+        }
+        guard let result = try await connection.pipeline(statements).last else { throw Self.noResult }
         return result
     }
 
-    /// Sends what is queued and `COMMIT`; nothing at all when nothing was sent or queued, or
-    /// when `queryAndCommit` already committed.
+    /// Commits: `COMMIT` with what is queued on the transaction's own connection, or, when
+    /// nothing was sent, what is queued as one unit; nothing at all when nothing was sent or
+    /// queued, or when `queryAndCommit` already committed.
     func commit() async throws {
-        let statements: [PostgresQuery]? = try unsent.state.withLock { state in
+        let (connection, statements) = try unsent.state.withLock { state -> (PostgresConnection?, [PostgresQuery]) in
             if state.committed {
                 guard state.queued.isEmpty else {
                     throw PostgresError(kind: .query, message: "a statement was queued after the transaction committed (queryAndCommit)")
                 }
-                return nil
+                return (nil, [])
             }
-            defer { state.opening = nil; state.queued = [] }
-            guard let opening = state.opening else { return state.queued }
-            return state.queued.isEmpty ? nil : opening + state.queued
+            defer { state.settings = nil; state.queued = []; state.committed = true }
+            if let connection = state.connection { return (connection, state.queued + ["COMMIT"]) }
+            return (nil, state.queued.isEmpty ? [] : (state.settings.map { [$0] } ?? []) + state.queued)
         }
-        guard let statements else { return }
-        _ = try await connection.pipeline(statements + ["COMMIT"])
+        guard !statements.isEmpty else { return }
+        if let connection {
+            _ = try await connection.pipeline(statements)
+        } else {
+            _ = try await pool.pipeline(statements)
+        }
+    }
+
+    private static var noResult: PostgresError { PostgresError(kind: .query, message: "the pipeline returned no result") }
+    private static var concurrentUse: PostgresError {
+        PostgresError(kind: .query, message: "a transaction's statements must be sent one after another")
     }
 }
 

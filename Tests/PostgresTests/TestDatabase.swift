@@ -46,11 +46,12 @@ func withTestPool<T>(
     size: Int = 4,
     acquireTimeout: Duration = .seconds(5),
     maxWaiters: Int = 100,
+    pipelineDepth: Int = 8,
     _ body: (PostgresPool, TestDatabase) async throws -> T
 ) async throws -> T {
     let database = try TestDatabase.create()
     let pool = PostgresPool(configuration: database.configuration, size: size,
-                            acquireTimeout: acquireTimeout, maxWaiters: maxWaiters)
+                            acquireTimeout: acquireTimeout, maxWaiters: maxWaiters, pipelineDepth: pipelineDepth)
     do {
         let result = try await body(pool, database)
         pool.shutdown()

@@ -2,11 +2,16 @@
 -- POST /v1/feedback that creates a record (a tenant-wide key, no organisation, no
 -- Idempotency-Key, the tenant's measures already at hand: see MeasureCache), in the same
 -- order, in the same round trips, as the same runtime role:
---   1. authentication, on its own (AccessControl.authenticate)
---   2. one pipeline: BEGIN, the two transaction-local settings row-level security reads (one
---      statement), the record with its responses, any alert and its audit row in one statement
---      that returns what the answer needs, and COMMIT (PostgresPool.transaction sends its
---      opening with the first statement; FeedbackStore.create sends COMMIT with the insert)
+--   1. authentication, on its own (AccessControl.authenticate: one unit, PostgresPool.query)
+--   2. one pipeline ending in one sync, which is the transaction (PostgreSQL's implicit one:
+--      PostgresPool.transaction sends a transaction whose first statement is its last as one
+--      unit, with no BEGIN or COMMIT): the two transaction-local settings row-level security
+--      reads (one statement), then the record with its responses, any alert and its audit row
+--      in one statement that returns what the answer needs (FeedbackStore.create)
+-- What pgbench cannot do is Heard's sharing of connections: Heard sends units from different
+-- requests on one connection without waiting for the ones before to be answered (see
+-- PostgresPool), while each pgbench client sends its next transaction only once its last is
+-- answered, as a council system sends its next request.
 -- Heard sends one parameter per value, and so does this script (pgbench -M prepared binds each
 -- :variable as a parameter), so PostgreSQL plans both alike; only NULLs, which a pgbench
 -- variable cannot hold, are written in place. Keep this file in step with FeedbackRoutes.create,
@@ -17,7 +22,6 @@
 \set ext :client_id * 100000000 + :i
 SELECT key_id, tenant_id, organisation_id, scopes, expires_on, revoked FROM heard_authenticate(:key_id, :secret_hash);
 \startpipeline
-BEGIN;
 SELECT set_config(:tenant_setting, :tenant, true), set_config(:organisation_setting, '', true);  -- a tenant-wide key: '' (pgbench -D cannot hold an empty value)
 WITH new AS (
     INSERT INTO feedback (tenant_id, organisation_id, source_system, external_id, channel, respondent_role, age_band,
@@ -47,5 +51,4 @@ SELECT new.id, new.given_at, new.version, new.created_at, new.updated_at, o.slug
   FROM new
   LEFT JOIN organisations o ON o.tenant_id = :tenant AND o.id = new.organisation_id
   LEFT JOIN alert ON true;
-COMMIT;
 \endpipeline

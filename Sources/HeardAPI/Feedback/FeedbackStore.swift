@@ -136,7 +136,8 @@ enum FeedbackStore {
                 RETURNING id, status
             ), audited AS (
                 -- The audit row of the creation (as AuditTrail.record writes it), in the same
-                -- statement: so the transaction is BEGIN and this, then COMMIT, and nothing else.
+                -- statement: so the transaction is the settings and this, sent as one unit on a
+                -- shared connection (PostgresPool.transaction), and nothing else.
                 INSERT INTO audit_events (tenant_id, organisation_id, key_id, action, resource_type, resource_id, outcome, status, request_id)
                 SELECT \(tenant), \(tx.principal.organisationID), \(tx.principal.keyID), 'create', 'feedback', new.id::text, 'success', 200, \(tx.requestID)
                   FROM new
