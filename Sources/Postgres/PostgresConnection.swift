@@ -57,6 +57,9 @@ public final class PostgresConnection: @unchecked Sendable {
         case prepared(StatementKey, String)
         case statement
         case sync
+        /// The sync after a new statement's preparation, which goes ahead in a segment of its
+        /// own (see `sendPipeline`).
+        case preparedSync
         /// The simple query protocol: any number of results, then the end.
         case simple
     }
@@ -370,6 +373,7 @@ public final class PostgresConnection: @unchecked Sendable {
             }
             defer { PQclear(result) }
             if case .sync = answer { break }
+            if case .preparedSync = answer { continue }  // no NULL follows a sync
             while let extra = PQgetResult(handle) { PQclear(extra) }  // a statement's answer ends with NULL
             take(result, for: answer, into: &results, firstError: &firstError)
         }
@@ -383,10 +387,11 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Enters pipeline mode (unless other pipelines are in flight) and queues `queries` and a
     /// sync; returns the answers to expect, or nil when libpq could not queue them (the
-    /// connection is broken). New statements are prepared ahead of every execution, so no
-    /// failure of this pipeline's statements can skip a preparation that pipelines sent after
-    /// it already count on. (Past the cache's limit a statement goes through the unnamed
-    /// statement, prepared just before it runs.)
+    /// connection is broken). Each new statement is prepared first, in a segment of its own
+    /// (its preparation and a sync), and its name counted on at once: no failure of anything
+    /// else can then skip a preparation that pipelines sent after this one use. (It costs a
+    /// sync once per statement and connection. Past the cache's limit a statement goes
+    /// through the unnamed statement, prepared just before it runs.)
     private func sendPipeline(_ queries: [PostgresQuery], on handle: OpaquePointer) -> [Answer]? {
         if PQpipelineStatus(handle) == PQ_PIPELINE_OFF {
             guard PQenterPipelineMode(handle) == 1 else { return nil }
@@ -400,9 +405,10 @@ public final class PostgresConnection: @unchecked Sendable {
                 statements.append((key, name))
             } else if statementNames.count < Self.preparedStatementLimit {
                 let name = nextStatementName()
-                guard PQsendPrepare(handle, name, query.sql, Int32(key.types.count), key.types) == 1 else { return nil }
+                guard PQsendPrepare(handle, name, query.sql, Int32(key.types.count), key.types) == 1,
+                      PQpipelineSync(handle) == 1 else { return nil }
                 statementNames[key] = name
-                answers.append(.prepared(key, name))
+                answers += [.prepared(key, name), .preparedSync]
                 statements.append((key, name))
             } else {
                 statements.append((key, ""))
@@ -434,13 +440,16 @@ public final class PostgresConnection: @unchecked Sendable {
     /// and a statement skipped after an error (`PGRES_PIPELINE_ABORTED`) leaves nothing.
     private func take(_ result: OpaquePointer, for answer: Answer, into results: inout [PostgresResult], firstError: inout PostgresError?) {
         switch (PQresultStatus(result), answer) {
-        case (PGRES_PIPELINE_ABORTED, _), (PGRES_COMMAND_OK, .prepared):
+        case (PGRES_COMMAND_OK, .prepared):
             return
-        case (_, .prepared(let key, let name)):
-            // Not prepared: the name is no longer counted on (the SQL itself is at fault, so
-            // pipelines already sent with it fail alike).
+        case (let status, .prepared(let key, let name)):
+            // Not prepared (refused, or skipped after an earlier failure in its pipeline): the
+            // name is no longer counted on, so the next use prepares it again. Pipelines already
+            // sent with it fail as this one did.
             if !name.isEmpty, statementNames[key] == name { statementNames[key] = nil }
-            if firstError == nil { firstError = error(from: result) }
+            if status != PGRES_PIPELINE_ABORTED, firstError == nil { firstError = error(from: result) }
+        case (PGRES_PIPELINE_ABORTED, _):
+            return
         case (PGRES_COMMAND_OK, .statement), (PGRES_EMPTY_QUERY, .statement):
             results.append(PostgresResult(rowsAffected: Int(String(cString: PQcmdTuples(result))) ?? 0))
         case (PGRES_TUPLES_OK, .statement):
@@ -596,6 +605,9 @@ public final class PostgresConnection: @unchecked Sendable {
                 kind: .connection, sqlState: error.sqlState, message: error.message, detail: error.detail))
         }
         switch answer {
+        case .preparedSync:
+            guard status == PGRES_PIPELINE_SYNC else { break }
+            operation.next += 1
         case .sync:
             guard status == PGRES_PIPELINE_SYNC else {
                 // The implicit transaction failed as it committed, at the sync: an error, then the sync.

@@ -64,6 +64,8 @@ public final class PostgresPool: Sendable {
     private struct Waiter {
         let deadline: DispatchTime
         let continuation: CheckedContinuation<Lease, any Error>
+        /// Waiting to send a unit (any connection running units with room will do).
+        let forUnit: Bool
     }
 
     /// A connection running units, and how many.
@@ -177,8 +179,10 @@ public final class PostgresPool: Sendable {
             transaction.giveBack()
             return result
         } catch {
-            // If ROLLBACK fails the connection is not idle and will be discarded when given back.
-            if let connection = transaction.ownConnection { try? await connection.simpleExecute("ROLLBACK") }
+            // A connection that cannot be rolled back is closed: given back, it is discarded.
+            if let connection = transaction.ownConnection {
+                do { try await connection.simpleExecute("ROLLBACK") } catch { connection.close() }
+            }
             transaction.giveBack()
             throw error
         }
@@ -232,53 +236,70 @@ public final class PostgresPool: Sendable {
         return try await connection(for: try await lease(lane: lane), lane: lane)
     }
 
-    /// A connection to send a unit on (give it back with `finishUnit`): one already running
-    /// units on the caller's lane, with room for one more; else one taken as `acquire` does,
-    /// which other units may then join.
+    /// A connection to send a unit on (give it back with `finishUnit`): a place on one already
+    /// running units, or one taken as `acquire` does, which later units may then join.
     private func share() async throws -> PostgresConnection {
         let lane = currentLane
         let lease = try await lease(lane: lane, forUnit: true)
         if case .shared(let shared) = lease { return shared }
+        // A new connection (or one replacing an idle one found lost): units waiting join it.
         let connection = try await connection(for: lease, lane: lane)
-        state.withLock { state in
-            // An idle connection was counted as running this unit as it was taken; one found
-            // lost then has been replaced by `connection`.
-            if case .connection(let taken) = lease, let index = state.sharing[taken.affinity].firstIndex(where: { $0.connection === taken }) {
-                if taken === connection { return }
-                state.sharing[taken.affinity].remove(at: index)
-            }
-            state.sharing[connection.affinity].append(Sharing(connection: connection, units: 1))
+        let joining: [Waiter] = state.withLock { state in
+            var sharing = Sharing(connection: connection, units: 1)
+            defer { state.sharing[connection.affinity].append(sharing) }
+            return takeUnitWaiters(&state, units: &sharing.units)
         }
+        for waiter in joining { waiter.continuation.resume(returning: .shared(connection)) }
         return connection
     }
 
-    /// Under the lock (as `decide` begins, for a unit): the busiest connection on `lane` running
-    /// units with room for one more, counted in; units pack onto few connections, so PostgreSQL
-    /// finds the next one waiting. None while callers wait for a connection of their own:
-    /// units then take their turn in line.
-    private func join(_ state: inout State, lane: Int) -> PostgresConnection? {
-        guard state.waiters.isEmpty else { return nil }
-        var best: Int?
-        for (index, sharing) in state.sharing[lane].enumerated()
-        where sharing.units < pipelineDepth && sharing.connection.isReusable {
-            if best.map({ state.sharing[lane][$0].units < sharing.units }) ?? true { best = index }
+    /// Under the lock: the busiest connection running units with room for one more, on `lane`
+    /// (or, with `anyLane`, on any lane), counted in. Units pack onto few connections, so
+    /// PostgreSQL finds the next one waiting. None while a caller waits for a connection of its
+    /// own: units then take their turn in line, so the connections drain for it.
+    private func join(_ state: inout State, lane: Int, anyLane: Bool) -> PostgresConnection? {
+        guard !state.waiters.contains(where: { !$0.forUnit }) else { return nil }
+        var best: (lane: Int, index: Int)?
+        for candidate in anyLane ? Array(state.sharing.indices) : [lane] {
+            for (index, sharing) in state.sharing[candidate].enumerated()
+            where sharing.units < pipelineDepth && sharing.connection.isReusable {
+                if best.map({ state.sharing[$0.lane][$0.index].units < sharing.units }) ?? true { best = (candidate, index) }
+            }
         }
         guard let best else { return nil }
-        state.sharing[lane][best].units += 1
-        return state.sharing[lane][best].connection
+        state.sharing[best.lane][best.index].units += 1
+        return state.sharing[best.lane][best.index].connection
     }
 
-    /// A unit on `connection` is answered: the last one out gives the connection back.
-    private func finishUnit(on connection: PostgresConnection) {
-        let last: Bool = state.withLock { state in
-            guard let index = state.sharing[connection.affinity].firstIndex(where: { $0.connection === connection }) else {
-                return false
-            }
-            state.sharing[connection.affinity][index].units -= 1
-            guard state.sharing[connection.affinity][index].units == 0 else { return false }
-            state.sharing[connection.affinity].remove(at: index)
-            return true
+    /// Under the lock: the units at the head of the line, as many as a connection running
+    /// `units` has room for (counted in); the caller resumes them with `.shared`.
+    private func takeUnitWaiters(_ state: inout State, units: inout Int) -> [Waiter] {
+        var taken: [Waiter] = []
+        while units < pipelineDepth, !state.isShutDown, let first = state.waiters.first, first.forUnit {
+            taken.append(state.waiters.removeFirst())
+            units += 1
         }
+        return taken
+    }
+
+    /// A unit on `connection` is answered: its place goes to a unit waiting at the head of the
+    /// line; the last one out gives the connection back.
+    private func finishUnit(on connection: PostgresConnection) {
+        let lane = connection.affinity
+        let (joining, last): ([Waiter], Bool) = state.withLock { state in
+            guard let index = state.sharing[lane].firstIndex(where: { $0.connection === connection }) else { return ([], false) }
+            state.sharing[lane][index].units -= 1
+            if connection.isReusable {
+                var units = state.sharing[lane][index].units
+                let joining = takeUnitWaiters(&state, units: &units)
+                state.sharing[lane][index].units = units
+                if !joining.isEmpty { return (joining, false) }
+            }
+            guard state.sharing[lane][index].units == 0 else { return ([], false) }
+            state.sharing[lane].remove(at: index)
+            return ([], true)
+        }
+        for waiter in joining { waiter.continuation.resume(returning: .shared(connection)) }
         if last { release(connection) }
     }
 
@@ -323,33 +344,32 @@ public final class PostgresPool: Sendable {
     }
 
     /// Under the lock: an idle connection, a slot for a new one, a failure, or a place in line
-    /// (taken only when `waiter` is given). An idle connection taken `forUnit` is counted as
-    /// running it at once, so units that come next can join it.
+    /// (taken only when `waiter` is given). For a unit, first a place on a connection running
+    /// units on the caller's lane, and before another lane's idle connection a place on one of
+    /// that lane's; an idle connection it takes is counted as running it at once (once seen
+    /// to be usable, and lent as such), so the units that come next can join it.
     private func decide(_ state: inout State, lane: Int, forUnit: Bool, waiter: CheckedContinuation<Lease, any Error>?) -> Decision {
         if state.isShutDown {
             return .fail(PostgresError(kind: .connection, message: "the pool is shut down"))
         }
-        if forUnit, let shared = join(&state, lane: lane) {
+        if forUnit, let shared = join(&state, lane: lane, anyLane: false) {
             return .lease(.shared(shared))
         }
         if let connection = state.idle[lane].popLast() {
-            state.idleCount -= 1
-            state.inUse += 1
-            if forUnit { state.sharing[lane].append(Sharing(connection: connection, units: 1)) }
-            return .lease(.connection(connection))
+            return .lease(lend(connection, from: lane, forUnit: forUnit, &state))
         }
         if state.open < size {
             state.open += 1
             state.inUse += 1
             return .lease(.newConnection)
         }
+        if forUnit, let shared = join(&state, lane: lane, anyLane: true) {
+            return .lease(.shared(shared))
+        }
         // Another lane's idle connection, rather than wait: the one with most to spare.
         if state.idleCount > 0, let other = state.idle.indices.max(by: { state.idle[$0].count < state.idle[$1].count }),
            let connection = state.idle[other].popLast() {
-            state.idleCount -= 1
-            state.inUse += 1
-            if forUnit { state.sharing[other].append(Sharing(connection: connection, units: 1)) }
-            return .lease(.connection(connection))
+            return .lease(lend(connection, from: other, forUnit: forUnit, &state))
         }
         guard state.waiters.count < maxWaiters else {
             return .fail(PostgresError(
@@ -358,10 +378,20 @@ public final class PostgresPool: Sendable {
         }
         guard let waiter else { return .wait(setTimerFor: nil) }
         let deadline = DispatchTime.now() + acquireTimeout.timeInterval
-        state.waiters.append(Waiter(deadline: deadline, continuation: waiter))
+        state.waiters.append(Waiter(deadline: deadline, continuation: waiter, forUnit: forUnit))
         guard !state.timerIsSet else { return .wait(setTimerFor: nil) }
         state.timerIsSet = true
         return .wait(setTimerFor: deadline)
+    }
+
+    /// Under the lock: `connection`, just taken from `lane`'s idle list, lent.
+    private func lend(_ connection: PostgresConnection, from lane: Int, forUnit: Bool, _ state: inout State) -> Lease {
+        state.idleCount -= 1
+        state.inUse += 1
+        guard forUnit, connection.isReusable else { return .connection(connection) }
+        connection.markLent()
+        state.sharing[lane].append(Sharing(connection: connection, units: 1))
+        return .shared(connection)
     }
 
     private func lease(lane: Int, forUnit: Bool = false) async throws -> Lease {
@@ -411,25 +441,34 @@ public final class PostgresPool: Sendable {
         }
     }
 
-    /// Takes a lent connection back (whole, or from its last unit): hands it to the first waiter, keeps it idle, or (when it
-    /// is no longer reusable) closes it and hands its slot on.
+    /// Takes a lent connection back (whole, or from its last unit): hands it to the first
+    /// waiter (to the units at the head of the line, as many as it takes), keeps it idle, or
+    /// (when it is no longer reusable) closes it and hands its slot on.
     func release(_ connection: PostgresConnection) {
         let reusable = connection.isReusable
-        let (waiter, keep): (Waiter?, Bool) = state.withLock { state in
+        let (waiters, keep): ([Waiter], Bool) = state.withLock { state in
+            if reusable, !state.isShutDown, state.waiters.first?.forUnit == true {
+                var sharing = Sharing(connection: connection, units: 0)
+                let joining = takeUnitWaiters(&state, units: &sharing.units)
+                state.sharing[connection.affinity].append(sharing)
+                return (joining, true)  // the slot stays in use
+            }
             if !state.waiters.isEmpty, !state.isShutDown {
-                return (state.waiters.removeFirst(), reusable)  // the slot passes on, still in use
+                return ([state.waiters.removeFirst()], reusable)  // the slot passes on, still in use
             }
             state.inUse -= 1
             guard reusable, !state.isShutDown else {
                 state.open -= 1
-                return (nil, false)
+                return ([], false)
             }
             state.idle[connection.affinity].append(connection)
             state.idleCount += 1
-            return (nil, true)
+            return ([], true)
         }
         if !keep { connection.close() }
-        waiter?.continuation.resume(returning: keep ? .connection(connection) : .newConnection)
+        for waiter in waiters {
+            waiter.continuation.resume(returning: !keep ? .newConnection : waiter.forUnit ? .shared(connection) : .connection(connection))
+        }
     }
 
     /// Gives back a slot whose connection could not be opened.
@@ -557,11 +596,20 @@ public struct PostgresTransaction: Sendable {
                 throw error
             }
             statements = unsent.state.withLock { state in
-                defer { state.settings = nil; state.queued = []; state.connection = connection; state.starting = false }
+                defer { state.settings = nil; state.queued = []; state.connection = connection }
                 return ["BEGIN"] + (state.settings.map { [$0] } ?? []) + state.queued + [query]
             }
         }
-        guard let result = try await connection.pipeline(statements).last else { throw Self.noResult }
+        let results: [PostgresResult]
+        do {
+            results = try await connection.pipeline(statements)
+        } catch {
+            unsent.state.withLock { $0.starting = false }
+            throw error
+        }
+        // Only now may another statement go: it must follow BEGIN on the wire.
+        unsent.state.withLock { $0.starting = false }
+        guard let result = results.last else { throw Self.noResult }
         return result
     }
 

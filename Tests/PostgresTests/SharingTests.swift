@@ -104,6 +104,56 @@ final class SharingTests: XCTestCase {
         }
     }
 
+    func testAPreparationThatFailsNeverSpoilsAnotherStatementsName() async throws {
+        try await withTestPool(size: 1, maxWaiters: 0) { pool, _ in
+            try await pool.execute("SELECT 1")
+            let sleeper = Task { try await pool.execute("SELECT pg_sleep(0.3)") }
+            try await waitForUnits(1, on: pool)
+            // Two new statements in one unit, the first refused as it is prepared; a second unit,
+            // sent before the first is answered, counts on the first's preparation of the same
+            // SQL. That preparation still happens (each goes in a segment of its own), so the
+            // second unit, and every later use, finds it.
+            let refused = Task { try await expectPostgresError { try await pool.pipeline(["SELEC 1", "SELECT 2 AS n"]) } }
+            try await waitForUnits(2, on: pool)
+            let two = try await pool.firstRow("SELECT 2 AS n").decode(Int.self, column: "n")
+            XCTAssertEqual(two, 2)
+            let error = try await refused.value
+            XCTAssertEqual(error.sqlState, "42601")
+            _ = try await sleeper.value
+            let again = try await pool.firstRow("SELECT 2 AS n").decode(Int.self, column: "n")
+            XCTAssertEqual(again, 2)
+        }
+    }
+
+    func testUnitsWaitingForAConnectionAllGoOutOnItWhenItIsFree() async throws {
+        try await withTestPool(size: 1) { pool, _ in
+            let (heldFor, released) = AsyncStream.makeStream(of: Void.self)
+            let holder = Task {
+                try await pool.withConnection { _ in
+                    for await _ in heldFor { break }  // holds the only connection until told
+                }
+            }
+            while pool.stats.inUse < 1 { try await Task.sleep(for: .milliseconds(10)) }
+            let units = Task {
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    for n in 0..<5 {
+                        group.addTask { try await pool.firstRow("SELECT \(n)::int AS n, pg_sleep(0.2)::text AS slept").decode(Int.self, column: "n") }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+            }
+            while pool.stats.waiting < 5 { try await Task.sleep(for: .milliseconds(10)) }
+            released.yield()
+            try await holder.value
+            // Freed, the connection takes all five at once, not one waiter at a time.
+            try await waitForUnits(5, on: pool)
+            XCTAssertEqual(pool.stats.waiting, 0)
+            let answered = try await units.value
+            XCTAssertEqual(answered.sorted(), [0, 1, 2, 3, 4])
+            XCTAssertEqual(pool.stats, PoolStats(size: 1, open: 1, inUse: 0, idle: 1, waiting: 0, units: 0))
+        }
+    }
+
     func testEveryUnitInFlightLearnsOfALostConnectionAndThePoolRecovers() async throws {
         try await withTestPool(size: 1, maxWaiters: 0) { pool, database in
             let pid = try await pool.firstRow("SELECT pg_backend_pid() AS pid").decode(Int.self, column: "pid")
