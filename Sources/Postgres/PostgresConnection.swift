@@ -187,9 +187,15 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Closes the connection (asynchronously, on its queue). Safe to call more than once.
+    /// Whatever is still in flight fails with a connection error.
     public func close() {
         reusable.store(false, ordering: .relaxed)
-        queue.async { self.finish() }
+        queue.async {
+            guard self.operations.isEmpty else {
+                return self.fail(PostgresError(kind: .connection, message: "the connection was closed"), nil)
+            }
+            self.finish()
+        }
     }
 
     // MARK: Internal API
@@ -468,7 +474,15 @@ public final class PostgresConnection: @unchecked Sendable {
         return text.withUTF8 { bytes in bytes.baseAddress.map { memchr($0, 0, bytes.count) != nil } ?? false }
     }
 
+    /// Refuses what libpq would refuse only as it queues the statement (which would break the
+    /// pipeline for every caller on the connection): a NUL in a text parameter, or more
+    /// parameters than the protocol can carry.
     private static func rejectNUL(in query: PostgresQuery) throws {
+        guard query.binds.count <= Int(UInt16.max) else {
+            throw PostgresError(
+                kind: .query, sqlState: "54000",
+                message: "\(query.binds.count) parameters in one statement; PostgreSQL takes at most \(UInt16.max)")
+        }
         for (index, bind) in query.binds.enumerated() where bind.text.map(Self.containsNUL) == true {
             throw PostgresError(
                 kind: .query, sqlState: "22021",
@@ -606,7 +620,12 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         switch answer {
         case .preparedSync:
-            guard status == PGRES_PIPELINE_SYNC else { break }
+            guard status == PGRES_PIPELINE_SYNC else {
+                // Not expected after a lone preparation; read as at `.sync`: an error, then the sync.
+                if operation.firstError == nil { operation.firstError = error(from: result) }
+                operation.awaitingSyncAfterError = true
+                return .reading
+            }
             operation.next += 1
         case .sync:
             guard status == PGRES_PIPELINE_SYNC else {

@@ -141,6 +141,8 @@ public final class PostgresPool: Sendable {
     /// (PostgreSQL's implicit transaction, up to the unit's sync: all of them or none), on a
     /// connection other units may be using too. When one fails the rest do not run, nothing
     /// is kept, and its error is thrown. No transaction control (`BEGIN`, `COMMIT`) in a unit.
+    /// A statement new to the connection is prepared before the unit runs, so it cannot name
+    /// what an earlier statement of the same unit creates (DDL belongs in units of its own).
     public func pipeline(_ queries: [PostgresQuery]) async throws -> [PostgresResult] {
         guard !queries.isEmpty else { return [] }
         let connection = try await share()
@@ -423,10 +425,12 @@ public final class PostgresPool: Sendable {
 
     private func expireWaiters() {
         let now = DispatchTime.now()
+        var placed: [(Waiter, PostgresConnection)] = []
         let (expired, next): ([Waiter], DispatchTime?) = state.withLock { state in
             let count = state.waiters.prefix { $0.deadline <= now }.count
             let expired = Array(state.waiters.prefix(count))
             state.waiters.removeFirst(count)
+            if expired.contains(where: { !$0.forUnit }) { placed = placeWaitingUnits(&state) }
             guard let first = state.waiters.first else {
                 state.timerIsSet = false
                 return (expired, nil)
@@ -434,6 +438,7 @@ public final class PostgresPool: Sendable {
             return (expired, first.deadline)
         }
         if let next { setTimer(for: next) }
+        for (waiter, shared) in placed { waiter.continuation.resume(returning: .shared(shared)) }
         for waiter in expired {
             waiter.continuation.resume(throwing: PostgresError(
                 kind: .poolTimeout,
@@ -446,6 +451,7 @@ public final class PostgresPool: Sendable {
     /// (when it is no longer reusable) closes it and hands its slot on.
     func release(_ connection: PostgresConnection) {
         let reusable = connection.isReusable
+        var placed: [(Waiter, PostgresConnection)] = []
         let (waiters, keep): ([Waiter], Bool) = state.withLock { state in
             if reusable, !state.isShutDown, state.waiters.first?.forUnit == true {
                 var sharing = Sharing(connection: connection, units: 0)
@@ -454,7 +460,9 @@ public final class PostgresPool: Sendable {
                 return (joining, true)  // the slot stays in use
             }
             if !state.waiters.isEmpty, !state.isShutDown {
-                return ([state.waiters.removeFirst()], reusable)  // the slot passes on, still in use
+                let first = state.waiters.removeFirst()  // the slot passes on, still in use
+                placed = placeWaitingUnits(&state)
+                return ([first], reusable)
             }
             state.inUse -= 1
             guard reusable, !state.isShutDown else {
@@ -469,6 +477,19 @@ public final class PostgresPool: Sendable {
         for waiter in waiters {
             waiter.continuation.resume(returning: !keep ? .newConnection : waiter.forUnit ? .shared(connection) : .connection(connection))
         }
+        for (waiter, shared) in placed { waiter.continuation.resume(returning: .shared(shared)) }
+    }
+
+    /// Under the lock, once a caller that waited for a connection of its own has left the head
+    /// of the line: the units now at its head go where units have room (they could not join
+    /// while it waited), as many as there is room for.
+    private func placeWaitingUnits(_ state: inout State) -> [(Waiter, PostgresConnection)] {
+        var placed: [(Waiter, PostgresConnection)] = []
+        while !state.isShutDown, let first = state.waiters.first, first.forUnit,
+              let shared = join(&state, lane: state.sharing.count - 1, anyLane: true) {
+            placed.append((state.waiters.removeFirst(), shared))
+        }
+        return placed
     }
 
     /// Gives back a slot whose connection could not be opened.

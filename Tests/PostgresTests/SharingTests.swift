@@ -154,6 +154,52 @@ final class SharingTests: XCTestCase {
         }
     }
 
+    func testUnitsQueuedBehindACallerThatWaitedForItsOwnConnectionJoinWhereThereIsRoom() async throws {
+        try await withTestPool(size: 2) { pool, _ in
+            let (signal, release) = AsyncStream.makeStream(of: Void.self)
+            let holder = Task { try await pool.withConnection { _ in for await _ in signal { break } } }
+            while pool.stats.inUse < 1 { try await Task.sleep(for: .milliseconds(10)) }
+            let long = Task { try await pool.execute("SELECT pg_sleep(1.5)") }  // the other connection, with room
+            try await waitForUnits(1, on: pool)
+            let interactive = Task {
+                try await pool.transaction { transaction in
+                    try await transaction.execute("SELECT pg_sleep(0.8)")  // keeps the freed connection a while
+                }
+            }
+            while pool.stats.waiting < 1 { try await Task.sleep(for: .milliseconds(10)) }
+            // Units do not join while a caller waits for a connection of its own: this one queues.
+            let unit = Task { try await pool.firstRow("SELECT 'u' AS u").decode(String.self, column: "u") }
+            while pool.stats.waiting < 2 { try await Task.sleep(for: .milliseconds(10)) }
+            release.yield()
+            try await holder.value
+            // The interactive caller gets the freed connection; the unit behind it joins the
+            // connection with room at once, rather than wait for either to finish.
+            for _ in 0..<30 where pool.stats.waiting > 0 { try await Task.sleep(for: .milliseconds(10)) }
+            XCTAssertEqual(pool.stats.waiting, 0)
+            XCTAssertEqual(pool.stats.units, 2)
+            _ = try await interactive.value
+            let answered = try await unit.value
+            XCTAssertEqual(answered, "u")
+            _ = try await long.value
+        }
+    }
+
+    func testAStatementWithTooManyParametersFailsAloneNotTheConnection() async throws {
+        try await withTestPool(size: 1, maxWaiters: 0) { pool, _ in
+            try await pool.execute("SELECT 1")
+            let sleeper = Task { try await pool.firstRow("SELECT pg_sleep(0.3)::text AS slept, 7 AS n").decode(Int.self, column: "n") }
+            try await waitForUnits(1, on: pool)
+            let binds = (0..<70_000).map { PostgresBind($0) }
+            let placeholders = (1...70_000).map { "$\($0)::int" }.joined(separator: ", ")
+            let error = try await expectPostgresError { try await pool.query(PostgresQuery(unsafeSQL: "SELECT ARRAY[\(placeholders)]", binds: binds)) }
+            XCTAssertEqual(error.kind, .query)
+            XCTAssertEqual(error.sqlState, "54000")
+            let slept = try await sleeper.value
+            XCTAssertEqual(slept, 7, "the unit in flight on the same connection is unharmed")
+            XCTAssertEqual(pool.stats, PoolStats(size: 1, open: 1, inUse: 0, idle: 1, waiting: 0, units: 0))
+        }
+    }
+
     func testEveryUnitInFlightLearnsOfALostConnectionAndThePoolRecovers() async throws {
         try await withTestPool(size: 1, maxWaiters: 0) { pool, database in
             let pid = try await pool.firstRow("SELECT pg_backend_pid() AS pid").decode(Int.self, column: "pid")
