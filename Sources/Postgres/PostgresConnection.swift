@@ -336,7 +336,7 @@ public final class PostgresConnection: @unchecked Sendable {
     private func run(_ query: PostgresQuery) throws -> PostgresResult {
         dispatchPrecondition(condition: .onQueue(queue))
         let handle = try liveHandle()
-        try Self.rejectNUL(in: query)
+        try Self.rejectUnsendable(in: query)
         let types = query.binds.map(\.type.rawValue)
         let key = StatementKey(sql: query.sql, types: types)
         let name: String
@@ -361,7 +361,7 @@ public final class PostgresConnection: @unchecked Sendable {
         if queries.count == 1 { return [try run(queries[0])] }
         guard !queries.isEmpty else { return [] }
         let handle = try liveHandle()
-        for query in queries { try Self.rejectNUL(in: query) }
+        for query in queries { try Self.rejectUnsendable(in: query) }
         guard let answers = sendPipeline(queries, on: handle) else {
             let error = lostConnection(handle)
             finish()
@@ -477,7 +477,7 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Refuses what libpq would refuse only as it queues the statement (which would break the
     /// pipeline for every caller on the connection): a NUL in a text parameter, or more
     /// parameters than the protocol can carry.
-    private static func rejectNUL(in query: PostgresQuery) throws {
+    private static func rejectUnsendable(in query: PostgresQuery) throws {
         guard query.binds.count <= Int(UInt16.max) else {
             throw PostgresError(
                 kind: .query, sqlState: "54000",
@@ -516,7 +516,7 @@ public final class PostgresConnection: @unchecked Sendable {
         let handle: OpaquePointer
         do {
             handle = try liveHandle()
-            for query in queries { try Self.rejectNUL(in: query) }
+            for query in queries { try Self.rejectUnsendable(in: query) }
         } catch {
             return continuation.resume(throwing: error)
         }
@@ -619,22 +619,16 @@ public final class PostgresConnection: @unchecked Sendable {
                 kind: .connection, sqlState: error.sqlState, message: error.message, detail: error.detail))
         }
         switch answer {
-        case .preparedSync:
+        case .sync, .preparedSync:
             guard status == PGRES_PIPELINE_SYNC else {
-                // Not expected after a lone preparation; read as at `.sync`: an error, then the sync.
+                // An error in the sync's place (at a unit's sync, its implicit transaction failed
+                // as it committed): the error, its NULL, then the sync.
                 if operation.firstError == nil { operation.firstError = error(from: result) }
                 operation.awaitingSyncAfterError = true
                 return .reading
             }
+            if case .sync = answer { return .finished }
             operation.next += 1
-        case .sync:
-            guard status == PGRES_PIPELINE_SYNC else {
-                // The implicit transaction failed as it committed, at the sync: an error, then the sync.
-                if operation.firstError == nil { operation.firstError = error(from: result) }
-                operation.awaitingSyncAfterError = true
-                return .reading
-            }
-            return .finished
         case .simple:
             if status != PGRES_COMMAND_OK, status != PGRES_TUPLES_OK, status != PGRES_EMPTY_QUERY, operation.firstError == nil {
                 operation.firstError = error(from: result)

@@ -262,7 +262,7 @@ public final class PostgresPool: Sendable {
     private func join(_ state: inout State, lane: Int, anyLane: Bool) -> PostgresConnection? {
         guard !state.waiters.contains(where: { !$0.forUnit }) else { return nil }
         var best: (lane: Int, index: Int)?
-        for candidate in anyLane ? Array(state.sharing.indices) : [lane] {
+        for candidate in anyLane ? state.sharing.indices : lane..<lane + 1 {
             for (index, sharing) in state.sharing[candidate].enumerated()
             where sharing.units < pipelineDepth && sharing.connection.isReusable {
                 if best.map({ state.sharing[$0.lane][$0.index].units < sharing.units }) ?? true { best = (candidate, index) }
@@ -571,9 +571,7 @@ public struct PostgresTransaction: Sendable {
     /// run in the transaction after.
     public func queryAndCommit(_ query: PostgresQuery) async throws -> [PostgresRow] {
         let (connection, unsent) = try unsent.state.withLock { state -> (PostgresConnection?, [PostgresQuery]) in
-            guard !state.committed else {
-                throw PostgresError(kind: .query, message: "the transaction has already committed (queryAndCommit)")
-            }
+            guard !state.committed else { throw Self.alreadyCommitted }
             guard !state.starting else { throw Self.concurrentUse }
             defer { state.settings = nil; state.queued = []; state.committed = true }
             return (state.connection, (state.settings.map { [$0] } ?? []) + state.queued)
@@ -592,9 +590,7 @@ public struct PostgresTransaction: Sendable {
     private func send(_ query: PostgresQuery) async throws -> PostgresResult {
         enum Next { case begin, send(PostgresConnection, [PostgresQuery]) }
         let next = try unsent.state.withLock { state -> Next in
-            guard !state.committed else {
-                throw PostgresError(kind: .query, message: "the transaction has already committed (queryAndCommit)")
-            }
+            guard !state.committed else { throw Self.alreadyCommitted }
             guard !state.starting else { throw Self.concurrentUse }
             guard let connection = state.connection else {
                 state.starting = true
@@ -603,6 +599,8 @@ public struct PostgresTransaction: Sendable {
             defer { state.queued = [] }
             return .send(connection, state.queued)
         }
+        // A first statement keeps others out until it is answered: they must follow its BEGIN.
+        defer { if case .begin = next { unsent.state.withLock { $0.starting = false } } }
         let connection: PostgresConnection
         let statements: [PostgresQuery]
         switch next {
@@ -610,27 +608,13 @@ public struct PostgresTransaction: Sendable {
             connection = own
             statements = unsent + [query]
         case .begin:
-            do {
-                connection = try await pool.acquire()
-            } catch {
-                unsent.state.withLock { $0.starting = false }
-                throw error
-            }
+            connection = try await pool.acquire()
             statements = unsent.state.withLock { state in
                 defer { state.settings = nil; state.queued = []; state.connection = connection }
                 return ["BEGIN"] + (state.settings.map { [$0] } ?? []) + state.queued + [query]
             }
         }
-        let results: [PostgresResult]
-        do {
-            results = try await connection.pipeline(statements)
-        } catch {
-            unsent.state.withLock { $0.starting = false }
-            throw error
-        }
-        // Only now may another statement go: it must follow BEGIN on the wire.
-        unsent.state.withLock { $0.starting = false }
-        guard let result = results.last else { throw Self.noResult }
+        guard let result = try await connection.pipeline(statements).last else { throw Self.noResult }
         return result
     }
 
@@ -657,6 +641,9 @@ public struct PostgresTransaction: Sendable {
         }
     }
 
+    private static var alreadyCommitted: PostgresError {
+        PostgresError(kind: .query, message: "the transaction has already committed (queryAndCommit)")
+    }
     private static var noResult: PostgresError { PostgresError(kind: .query, message: "the pipeline returned no result") }
     private static var concurrentUse: PostgresError {
         PostgresError(kind: .query, message: "a transaction's statements must be sent one after another")
