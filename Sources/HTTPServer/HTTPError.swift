@@ -13,15 +13,23 @@ public struct HTTPError: Error, Sendable {
     /// Extra response headers (`Allow`, `Retry-After`, `WWW-Authenticate`...).
     public var headers: HTTPHeaders
     /// Extension members of the problem document (RFC 9457 §3.2), e.g. `existing_id`.
-    public var extensions: [String: String] = [:]
+    public var extensions: [String: ProblemExtension] = [:]
 
-    public init(
-        _ status: HTTPStatus, type: String? = nil, title: String? = nil, detail: String,
-        errors: [FieldError] = [], headers: HTTPHeaders = HTTPHeaders()
-    ) {
+    /// A problem whose status says it all: `about:blank`, titled with the reason phrase.
+    public init(_ status: HTTPStatus, detail: String, errors: [FieldError] = [], headers: HTTPHeaders = HTTPHeaders()) {
         self.status = status
-        self.type = type.map { "urn:heard:problem:\($0)" } ?? "about:blank"
-        self.title = title ?? status.reasonPhrase
+        self.type = "about:blank"
+        self.title = status.reasonPhrase
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+    }
+
+    /// A problem of a kind from the catalogue: its type, title and status come from `problem`.
+    public init(_ problem: ProblemType, detail: String, errors: [FieldError] = [], headers: HTTPHeaders = HTTPHeaders()) {
+        self.status = problem.status
+        self.type = problem.uri
+        self.title = problem.title
         self.detail = detail
         self.errors = errors
         self.headers = headers
@@ -29,10 +37,14 @@ public struct HTTPError: Error, Sendable {
 
     /// 422 with the list of fields at fault.
     public static func validation(_ errors: [FieldError], detail: String? = nil) -> HTTPError {
-        HTTPError(
-            .unprocessableContent, type: "validation-failed", title: "The request is not valid",
-            detail: detail ?? "\(errors.count) field\(errors.count == 1 ? "" : "s") did not pass validation.",
-            errors: errors)
+        HTTPError(.validationFailed, detail: detail ?? "\(errors.count) field\(errors.count == 1 ? "" : "s") did not pass validation.",
+                  errors: errors)
+    }
+
+    /// 400 naming every query parameter at fault.
+    public static func invalidQuery(_ errors: [FieldError], detail: String? = nil) -> HTTPError {
+        HTTPError(.invalidQuery, detail: detail ?? "\(errors.count) parameter\(errors.count == 1 ? "" : "s") did not pass validation.",
+                  errors: errors)
     }
 
     public var response: Response {
@@ -46,6 +58,37 @@ public struct HTTPError: Error, Sendable {
     }
 }
 
+/// A kind of problem with a meaning of its own (RFC 9457 §3.1.1): declared once, with its title
+/// and status, and answered as `urn:heard:problem:<slug>`. Problems whose status says it all
+/// (404 for a path nothing lives at, 405, 413...) are `about:blank` and need no entry.
+///
+/// The ones every HTTP service has are here; an application declares its own beside them
+/// (`extension ProblemType { static let ... }`) and lists them all in one catalogue, which
+/// `openapi.yaml` lists too.
+public struct ProblemType: Sendable, Hashable {
+    public let slug: String
+    public let title: String
+    public let status: HTTPStatus
+
+    public init(_ slug: String, _ status: HTTPStatus, title: String) {
+        self.slug = slug
+        self.status = status
+        self.title = title
+    }
+
+    public var uri: String { "urn:heard:problem:\(slug)" }
+
+    /// The body is not JSON Heard accepts (syntax, duplicate keys, NUL, invalid UTF-8, depth).
+    public static let malformedJSON = ProblemType("malformed-json", .badRequest, title: "The body is not acceptable JSON")
+    /// Valid JSON, not a valid request: `errors` names every field at fault.
+    public static let validationFailed = ProblemType("validation-failed", .unprocessableContent, title: "The request is not valid")
+    /// A query parameter is unknown, repeated or invalid: `errors` names each.
+    public static let invalidQuery = ProblemType("invalid-query", .badRequest, title: "The query string is not valid")
+
+    /// The problems of this module.
+    public static let http: [ProblemType] = [malformedJSON, validationFailed, invalidQuery]
+}
+
 /// One field at fault: a JSON Pointer-ish path (`responses[2].score`, `limit`) and why.
 public struct FieldError: Sendable, Codable, Equatable {
     public var field: String
@@ -57,13 +100,29 @@ public struct FieldError: Sendable, Codable, Equatable {
     }
 }
 
+/// The value of a problem's extension member: text, or a list of texts.
+public enum ProblemExtension: Sendable, Encodable, Equatable, ExpressibleByStringLiteral {
+    case text(String)
+    case list([String])
+
+    public init(stringLiteral value: String) { self = .text(value) }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .text(let text): try container.encode(text)
+        case .list(let list): try container.encode(list)
+        }
+    }
+}
+
 struct ProblemDocument: Encodable {
     var type: String
     var title: String
     var status: Int
     var detail: String
     var errors: [FieldError]?
-    var extensions: [String: String]
+    var extensions: [String: ProblemExtension]
 
     private struct Key: CodingKey {
         var stringValue: String

@@ -13,6 +13,8 @@ public struct Request: Sendable {
     public var version: HTTPVersion
     /// Values of the `{name}` segments of the matched route template, percent-decoded.
     public var pathParameters: [String: String] = [:]
+    /// The template of the route that matched (`/v1/feedback/{id}`), set by the router.
+    public var route: String?
     /// The request's id: the client's `X-Request-Id` when it is sane, else a generated one.
     public var requestID: String
 

@@ -88,11 +88,11 @@ public enum JSON {
         do {
             return try decoder.decode(type, from: Data(body))
         } catch let DecodingError.dataCorrupted(context) where context.codingPath.isEmpty {
-            throw HTTPError(.badRequest, type: "malformed-json", detail: "The body is not valid JSON.")
+            throw HTTPError(.malformedJSON, detail: "The body is not valid JSON.")
         } catch let error as DecodingError {
             throw HTTPError.validation([FieldError(field: error.fieldPath, message: error.plainMessage)])
         } catch {
-            throw HTTPError(.badRequest, type: "malformed-json", detail: "The body is not valid JSON.")
+            throw HTTPError(.malformedJSON, detail: "The body is not valid JSON.")
         }
     }
 }

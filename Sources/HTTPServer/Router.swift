@@ -253,6 +253,7 @@ public struct Router: Responder {
         }
         var routed = request
         routed.pathParameters = parameters
+        routed.route = template
         var response: Response
         do {
             response = try await handler(routed)

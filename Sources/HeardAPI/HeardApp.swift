@@ -40,10 +40,9 @@ public struct HeardApp: Sendable {
         var router = RouterBuilder()
         SystemRoutes(app: self).add(to: &router)
         AdminKeysRoutes(access: access).add(to: &router)
-        router.get("/v1/audit", access.secure(.auditRead, resource: "audit_event", AuditTrail.list))
+        router.get("/v1/audit", access.secure(.auditRead, resource: .auditEvent, AuditTrail.list.respond))
         MeasureRoutes(access: access, cache: measures).add(to: &router)
         FeedbackRoutes(access: access, measures: measures).add(to: &router)
-        FeedbackListRoutes(access: access).add(to: &router)
         SafeguardingRoutes(access: access).add(to: &router)
         ClosureDayRoutes(access: access).add(to: &router)
         return router.build(cors: cors, mapError: Self.problem(for:))
@@ -53,8 +52,7 @@ public struct HeardApp: Sendable {
     /// A database that cannot be reached is a temporary condition: 503 and when to retry.
     static func problem(for error: any Error) -> HTTPError? {
         if let error = error as? PostgresError, error.isConnectionFailure {
-            return HTTPError(.serviceUnavailable, type: "database-unavailable",
-                             detail: "The database is not reachable just now; retry shortly.",
+            return HTTPError(.databaseUnavailable, detail: "The database is not reachable just now; retry shortly.",
                              headers: ["Retry-After": "2"])
         }
         return nil

@@ -57,6 +57,12 @@ public struct PostgresQuery: Sendable, Hashable, ExpressibleByStringInterpolatio
             sql += "$\(binds.count)"
         }
 
+        /// Binds an already-encoded value as the next parameter and writes its placeholder.
+        mutating func appendBind(_ bind: PostgresBind) {
+            binds.append(bind)
+            sql += "$\(binds.count)"
+        }
+
         /// Splices `sql` into the statement as is. Never pass anything derived from input.
         public mutating func appendInterpolation(unsafeRaw sql: String) {
             self.sql += sql

@@ -21,7 +21,7 @@ func standardRoutes(_ router: inout RouterBuilder) {
     router.get("/items/special") { _ in .text("special") }
     router.delete("/items/{id}") { _ in Response(status: .noContent) }
     router.get("/boom") { _ in throw Failure() }
-    router.get("/teapot") { _ in throw HTTPError(.conflict, type: "already-there", detail: "It is already there.") }
+    router.get("/teapot") { _ in throw HTTPError(ProblemType("already-there", .conflict, title: "Already there"), detail: "It is already there.") }
     router.get("/slow") { _ in
         try await Task.sleep(nanoseconds: 300_000_000)
         return .text("slow done")

@@ -209,7 +209,7 @@ final class SafeguardingTests: XCTestCase {
         let pool = PostgresPool(configuration: harness.database.runtime, size: 2)
         defer { pool.shutdown() }
         let server = try TestServer.start { router in
-            SafeguardingRoutes(access: AccessControl(database: pool), now: { clock.now.withLock { $0 } }).add(to: &router)
+            SafeguardingRoutes(access: AccessControl(database: pool, clock: { clock.now.withLock { $0 } })).add(to: &router)
         }
         let cases: [(raised: String, due: String)] = [
             ("2025-01-10T14:00:00Z", "2025-01-14T00:00:00Z"),  // Friday, GMT
@@ -478,4 +478,94 @@ final class SafeguardingTests: XCTestCase {
 /// A clock a test sets.
 final class HeldClock: Sendable {
     let now = Mutex(Date())
+}
+
+/// The alert's lifecycle and its preconditions, from the shared kit.
+final class SafeguardingLifecycleTests: XCTestCase {
+    var harness: AccessHarness!
+    var writer: String!
+
+    override func setUp() async throws {
+        harness = try await AccessHarness.start()
+        let council = try await harness.tenant("redcar")
+        writer = try await harness.key(council, scopes: [.feedbackWrite, .feedbackRead])
+    }
+
+    override func tearDown() async throws {
+        await harness.stop()
+    }
+
+    private func raiseConcern() throws -> String {
+        let created = try harness.send("POST", "/v1/feedback", key: writer,
+                                       body: FeedbackSamples.body(externalID: UUID().lowercased, overrides: ["safeguarding_concern": "true"]))
+        XCTAssertEqual(created.status, 201, created.text)
+        return try XCTUnwrap((created.json["safeguarding_alert"] as? [String: Any])?["id"] as? String)
+    }
+
+    func testAnAlertShowsItsVersionAndWhatCanBeDoneAndAnswers304() throws {
+        let alertID = try raiseConcern()
+        let read = try harness.send("GET", "/v1/safeguarding-alerts/\(alertID)", key: writer)
+        XCTAssertEqual(read.status, 200)
+        XCTAssertEqual(read.header("ETag"), "\"1\"")
+        XCTAssertEqual(read.json["version"] as? Int, 1)
+        XCTAssertEqual(read.json["allowed_actions"] as? [String], ["acknowledge"])
+        XCTAssertEqual(try harness.send("GET", "/v1/safeguarding-alerts/\(alertID)", key: writer, headers: ["If-None-Match": "\"1\""]).status, 304)
+        XCTAssertEqual(try harness.send("GET", "/v1/safeguarding-alerts/\(alertID)", key: writer, headers: ["If-None-Match": "W/\"1\""]).status, 304)
+        XCTAssertEqual(try harness.send("GET", "/v1/safeguarding-alerts/\(alertID)", key: writer, headers: ["If-None-Match": "\"2\""]).status, 200)
+
+        let acknowledged = try harness.send("POST", "/v1/safeguarding-alerts/\(alertID)/acknowledge", key: writer,
+                                            body: SafeguardingTests.acknowledgement, headers: ["If-Match": "\"1\""])
+        XCTAssertEqual(acknowledged.status, 200, acknowledged.text)
+        XCTAssertEqual(acknowledged.header("ETag"), "\"2\"")
+        XCTAssertEqual(acknowledged.json["allowed_actions"] as? [String], [])
+        XCTAssertEqual(try harness.send("GET", "/v1/safeguarding-alerts/\(alertID)", key: writer, headers: ["If-None-Match": "\"1\""]).status, 200)
+    }
+
+    /// A stale `If-Match` changes nothing and says which version is current; a 409 lists what
+    /// the alert now allows (nothing).
+    func testAStaleIfMatchIs412AndAnActionNotAllowedIs409ListingTheAllowedOnes() throws {
+        let alertID = try raiseConcern()
+        let stale = try harness.send("POST", "/v1/safeguarding-alerts/\(alertID)/acknowledge", key: writer,
+                                     body: SafeguardingTests.acknowledgement, headers: ["If-Match": "\"7\""])
+        XCTAssertEqual(stale.status, 412, stale.text)
+        XCTAssertEqual(stale.header("ETag"), "\"1\"")
+        XCTAssertEqual(stale.json["type"] as? String, "urn:heard:problem:stale-etag")
+        let weak = try harness.send("POST", "/v1/safeguarding-alerts/\(alertID)/acknowledge", key: writer,
+                                    body: SafeguardingTests.acknowledgement, headers: ["If-Match": "W/\"1\""])
+        XCTAssertEqual(weak.status, 412, "If-Match compares strongly: a weak tag never matches")
+        XCTAssertEqual(try harness.send("GET", "/v1/safeguarding-alerts/\(alertID)", key: writer).json["status"] as? String, "open")
+
+        XCTAssertEqual(try harness.send("POST", "/v1/safeguarding-alerts/\(alertID)/acknowledge", key: writer,
+                                        body: SafeguardingTests.acknowledgement, headers: ["If-Match": "*"]).status, 200)
+        let again = try harness.send("POST", "/v1/safeguarding-alerts/\(alertID)/acknowledge", key: writer, body: SafeguardingTests.acknowledgement)
+        XCTAssertEqual(again.status, 409)
+        XCTAssertEqual(again.json["state"] as? String, "acknowledged")
+        XCTAssertEqual(again.json["allowed_actions"] as? [String], [])
+    }
+
+    /// The acknowledgement and its history row are written by one statement: the row names the
+    /// action, the states, the key's request and the fields (never the narrative).
+    func testTheAcknowledgementWritesOneHistoryRow() async throws {
+        let alertID = try raiseConcern()
+        let acknowledged = try harness.send("POST", "/v1/safeguarding-alerts/\(alertID)/acknowledge", key: writer,
+                                            body: SafeguardingTests.acknowledgement, headers: ["X-Request-Id": "ack-\(alertID.prefix(8))"])
+        XCTAssertEqual(acknowledged.status, 200)
+        let superuser = PostgresPool(configuration: harness.database.configuration, size: 1)
+        defer { superuser.shutdown() }
+        let rows = try await superuser.query("""
+            SELECT resource_type, version, action, from_state, to_state, details::text AS details, request_id
+              FROM lifecycle_history WHERE resource_id = \(alertID)::uuid
+            """)
+        XCTAssertEqual(rows.count, 1)
+        let row = try XCTUnwrap(rows.first)
+        XCTAssertEqual(try row.decode(String.self, column: "resource_type"), "safeguarding_alert")
+        XCTAssertEqual(try row.decode(Int.self, column: "version"), 2)
+        XCTAssertEqual(try row.decode(String.self, column: "action"), "acknowledge")
+        XCTAssertEqual(try row.decode(String.self, column: "from_state"), "open")
+        XCTAssertEqual(try row.decode(String.self, column: "to_state"), "acknowledged")
+        XCTAssertEqual(try row.decode(String.self, column: "request_id"), "ack-\(alertID.prefix(8))")
+        let details = try row.decode(String.self, column: "details")
+        XCTAssertTrue(details.contains("Duty team manager"), details)
+        XCTAssertFalse(details.contains("MASH"), "the narrative stays out of the history: \(details)")
+    }
 }

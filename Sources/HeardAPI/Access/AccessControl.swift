@@ -9,8 +9,8 @@ public typealias SecuredHandler = @Sendable (Request, AccessContext) async throw
 /// operation. Each area wraps its handlers:
 ///
 /// ```swift
-/// router.get("/v1/feedback/{id}", access.secure(.feedbackRead, resource: "feedback") { request, context in
-///     try await context.transaction { tx in ... tx.audit(.read, "feedback", id: id) ... }
+/// router.get("/v1/feedback/{id}", access.secure(.feedbackRead, resource: .feedback) { request, context in
+///     try await context.transaction { tx in ... tx.audit(.read, .feedback, id: id) ... }
 /// })
 /// ```
 public struct AccessControl: Sendable {
@@ -28,36 +28,37 @@ public struct AccessControl: Sendable {
 
     let database: PostgresPool
     let rateLimiter: RateLimiter
+    /// The time a request is judged at (deadlines, `overdue`), read once per request.
+    let clock: @Sendable () -> Date
 
-    public init(database: PostgresPool, configuration: Configuration = Configuration()) {
+    public init(database: PostgresPool, configuration: Configuration = Configuration(), clock: @escaping @Sendable () -> Date = { Date() }) {
         self.database = database
         self.rateLimiter = RateLimiter(ratePerSecond: configuration.ratePerSecond, burst: configuration.burst)
+        self.clock = clock
     }
 
     /// Wraps `handler`: it runs only for a valid, unexpired, unrevoked key with `scope`, within
     /// the key's rate limit. Refusals answer 401/403/404/429 and are audited in a transaction of
     /// their own, so nothing rolls them back.
-    public func secure(_ scope: Scope, resource: String, _ handler: @escaping SecuredHandler) -> Handler {
+    public func secure(_ scope: Scope, resource: AuditResource, _ handler: @escaping SecuredHandler) -> Handler {
         secure(anyOf: [scope], resource: resource, handler)
     }
 
     /// Like `secure(_:resource:_:)`, for an operation any one of `scopes` opens.
-    public func secure(anyOf scopes: [Scope], resource: String, _ handler: @escaping SecuredHandler) -> Handler {
+    public func secure(anyOf scopes: [Scope], resource: AuditResource, _ handler: @escaping SecuredHandler) -> Handler {
         { request in
             try Self.rejectTenantParameters(request)
             let principal = try await authenticate(request, resource: resource)
             guard scopes.contains(where: principal.has) else {
                 await recordRefusal(principal, request, resource: resource, outcome: .forbidden, status: 403)
                 let needed = scopes.count == 1 ? "the scope \(scopes[0].rawValue)" : "one of the scopes \(scopes.map(\.rawValue).joined(separator: ", "))"
-                throw HTTPError(.forbidden, type: "missing-scope", title: "Missing scope",
-                                detail: "This API key lacks \(needed), which this operation needs.")
+                throw HTTPError(.missingScope, detail: "This API key lacks \(needed), which this operation needs.")
             }
             if let wait = rateLimiter.admit(principal.keyID) {
-                throw HTTPError(.tooManyRequests, type: "rate-limited",
-                                detail: "This API key has made too many requests; retry after \(wait) second\(wait == 1 ? "" : "s").",
+                throw HTTPError(.rateLimited, detail: "This API key has made too many requests; retry after \(wait) second\(wait == 1 ? "" : "s").",
                                 headers: ["Retry-After": String(wait)])
             }
-            let context = AccessContext(principal: principal, database: database, requestID: request.requestID)
+            let context = AccessContext(principal: principal, database: database, requestID: request.requestID, now: clock())
             do {
                 var response = try await handler(request, context)
                 response.logFields["key_id"] = principal.keyID.lowercased
@@ -80,7 +81,7 @@ public struct AccessControl: Sendable {
         return String(credentials)
     }
 
-    private func authenticate(_ request: Request, resource: String) async throws -> Principal {
+    private func authenticate(_ request: Request, resource: AuditResource) async throws -> Principal {
         guard let header = request.headers["Authorization"] else {
             throw Self.unauthenticated("This operation needs an API key: send Authorization: Bearer <key>.", invalidToken: false)
         }
@@ -90,7 +91,7 @@ public struct AccessControl: Sendable {
         let rows = try await database.query(
             "SELECT key_id, tenant_id, organisation_id, scopes, expires_on, revoked FROM heard_authenticate(\(key.id), \(key.secretHash))")
         guard let row = rows.first else {
-            _ = try? await database.execute("SELECT heard_audit_unattributed(\(resource), \(401)::integer, \(request.requestID))")
+            _ = try? await database.execute("SELECT heard_audit_unattributed(\(resource.rawValue), \(401)::integer, \(request.requestID))")
             throw Self.unauthenticated("This API key is not valid.", invalidToken: true)
         }
         let principal = Principal(
@@ -110,7 +111,7 @@ public struct AccessControl: Sendable {
     }
 
     private static func unauthenticated(_ detail: String, invalidToken: Bool) -> HTTPError {
-        HTTPError(.unauthorized, type: "unauthenticated", detail: detail,
+        HTTPError(.unauthenticated, detail: detail,
                   headers: ["WWW-Authenticate": invalidToken ? "Bearer realm=\"heard\", error=\"invalid_token\"" : "Bearer realm=\"heard\""])
     }
 
@@ -118,14 +119,13 @@ public struct AccessControl: Sendable {
     private static func rejectTenantParameters(_ request: Request) throws(HTTPError) {
         let forbidden = request.query.names.filter { ["tenant_id", "tenant", "organisation_id"].contains($0) }
         guard forbidden.isEmpty else {
-            throw HTTPError(.badRequest, type: "invalid-query", title: "The query string is not valid",
-                            detail: "The tenant and organisation are the API key's own and are never taken from a request.",
+            throw HTTPError(.invalidQuery, detail: "The tenant and organisation are the API key's own and are never taken from a request.",
                             errors: forbidden.map { FieldError(field: $0, message: "is never accepted: the tenant and organisation are the API key's own") })
         }
     }
 
     /// A refusal is audited in its own transaction: whatever failed cannot roll it back.
-    private func recordRefusal(_ principal: Principal, _ request: Request, resource: String, outcome: AuditOutcome, status: Int) async {
+    private func recordRefusal(_ principal: Principal, _ request: Request, resource: AuditResource, outcome: AuditOutcome, status: Int) async {
         let resourceID = request.pathParameters["id"]
         _ = try? await database.transaction(settings: principal.databaseSettings) { transaction in
             AuditTrail.record(on: transaction, principal: principal, requestID: request.requestID,
@@ -140,6 +140,8 @@ public struct AccessContext: Sendable {
     public let principal: Principal
     let database: PostgresPool
     let requestID: String
+    /// The request's time, from the app's clock: what deadlines and `overdue` are judged at.
+    public let now: Date
 
     /// Runs `body` in one transaction scoped to the caller's tenant (and organisation): row-level
     /// security sees only their rows, and audit events recorded on it commit with the work.
@@ -172,18 +174,18 @@ public struct TenantTransaction: Sendable {
     }
 
     /// One audit row per record created (a batch), in one statement, queued like `audit`.
-    public func auditCreated(_ resourceType: String, ids: [String]) {
+    public func auditCreated(_ resourceType: AuditResource, ids: [String]) {
         guard !ids.isEmpty else { return }
         base.enqueue("""
             INSERT INTO audit_events (tenant_id, organisation_id, key_id, action, resource_type, resource_id, outcome, status, request_id)
-            SELECT \(principal.tenantID), \(principal.organisationID), \(principal.keyID), 'create', \(resourceType), id, 'success', 200, \(requestID)
+            SELECT \(principal.tenantID), \(principal.organisationID), \(principal.keyID), 'create', \(resourceType.rawValue), id, 'success', 200, \(requestID)
               FROM unnest(\(ids)::text[]) AS id
             """)
     }
 
     /// Appends to the audit trail, in this transaction: the record exists exactly when the work
     /// does. The row is queued and sent with the next statement or the commit.
-    public func audit(_ action: AuditAction, _ resourceType: String, id: String? = nil, rowsExported: Int? = nil) {
+    public func audit(_ action: AuditAction, _ resourceType: AuditResource, id: String? = nil, rowsExported: Int? = nil) {
         AuditTrail.record(on: base, principal: principal, requestID: requestID, action: action,
                                     resourceType: resourceType, resourceID: id, rowsExported: rowsExported,
                                     outcome: .success, status: 200)

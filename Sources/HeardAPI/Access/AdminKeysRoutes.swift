@@ -9,19 +9,17 @@ struct AdminKeysRoutes {
 
     func add(to router: inout RouterBuilder) {
         // No Idempotency-Key here: replaying the answer would mean keeping the secret.
-        router.post("/v1/admin/keys", access.secure(.admin, resource: "api_key") { request, context in
+        router.post("/v1/admin/keys", access.secure(.admin, resource: .apiKey) { request, context in
             try await create(request, context)
         })
-        router.get("/v1/admin/keys", access.secure(.admin, resource: "api_key") { request, context in
-            try await list(request, context)
-        })
-        router.get("/v1/admin/keys/{id}", access.secure(.admin, resource: "api_key") { request, context in
+        router.get("/v1/admin/keys", access.secure(.admin, resource: .apiKey, KeyStore.list.respond))
+        router.get("/v1/admin/keys/{id}", access.secure(.admin, resource: .apiKey) { request, context in
             try await oneKey(request, context, audited: .read) { tx, tenant, id in
                 try await KeyStore.find(on: tx, tenantID: tenant, id: id)
             }
         })
         // Revoking keeps the record (the audit trail names it), so it is not a DELETE.
-        router.post("/v1/admin/keys/{id}/revoke", access.secure(.admin, resource: "api_key") { request, context in
+        router.post("/v1/admin/keys/{id}/revoke", access.secure(.admin, resource: .apiKey) { request, context in
             try await oneKey(request, context, audited: .update) { tx, tenant, id in
                 try await KeyStore.revoke(on: tx, tenantID: tenant, id: id)
             }
@@ -36,7 +34,7 @@ struct AdminKeysRoutes {
         let id = try Self.keyID(request)
         let record = try await context.transaction { tx in
             let record = try await operation(tx.base, context.principal.tenantID, id)
-            if record != nil { tx.audit(action, "api_key", id: id.lowercased) }
+            if record != nil { tx.audit(action, .apiKey, id: id.lowercased) }
             return record
         }
         guard let record else { throw HTTPError(.notFound, detail: "There is no API key with this id.") }
@@ -83,26 +81,11 @@ struct AdminKeysRoutes {
             let created = try await KeyStore.create(
                 on: tx.base, tenantID: principal.tenantID, organisationID: organisationID, name: name ?? "",
                 scopes: scopes ?? [], expiresOn: expiresOn, createdBy: principal.keyID)
-            tx.audit(.create, "api_key", id: created.0.id.lowercased)
+            tx.audit(.create, .apiKey, id: created.0.id.lowercased)
             return created
         }
         return .json(CreatedKey(record: record, key: key), status: .created,
                      headers: ["Location": "/v1/admin/keys/\(record.id.lowercased)"])
-    }
-
-    private func list(_ request: Request, _ context: AccessContext) async throws -> Response {
-        var query = QueryReader(request.query, allowed: [])
-        let limit = query.limit()
-        let after = query.cursor(KeyStore.Position.self)
-        try query.finish()
-        let rows = try await context.transaction { tx in
-            let rows = try await KeyStore.list(on: tx.base, tenantID: context.principal.tenantID, after: after, limit: limit + 1)
-            tx.audit(.list, "api_key", rowsExported: min(rows.count, limit))
-            return rows
-        }
-        let page = rows.prefix(limit)
-        let next = rows.count > limit ? page.last.map { Cursor.encode($0.1) } : nil
-        return Page(items: page.map(\.0), nextCursor: next).response(for: request)
     }
 
     static func keyID(_ request: Request) throws(HTTPError) -> UUID {

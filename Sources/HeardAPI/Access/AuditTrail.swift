@@ -27,96 +27,62 @@ enum AuditTrail {
     /// or its `COMMIT` (no round trip of its own) and commits, or fails, with the work.
     static func record(
         on transaction: PostgresTransaction, principal: Principal, requestID: String, action: AuditAction,
-        resourceType: String, resourceID: String?, rowsExported: Int?, outcome: AuditOutcome, status: Int
+        resourceType: AuditResource, resourceID: String?, rowsExported: Int?, outcome: AuditOutcome, status: Int
     ) {
         transaction.enqueue("""
             INSERT INTO audit_events (tenant_id, organisation_id, key_id, action, resource_type, resource_id,
                                       rows_exported, outcome, status, request_id)
             VALUES (\(principal.tenantID), \(principal.organisationID), \(principal.keyID), \(action.rawValue),
-                    \(resourceType), \(resourceID.map { String($0.prefix(200)) }), \(rowsExported), \(outcome.rawValue),
+                    \(resourceType.rawValue), \(resourceID.map { String($0.prefix(200)) }), \(rowsExported), \(outcome.rawValue),
                     \(status), \(requestID))
             """)
     }
 
-    struct Event: Encodable, Sendable {
-        var id: Int
-        var occurredAt: Date
-        var keyId: String?
-        var organisationId: String?
-        var action: String
-        var resourceType: String
-        var resourceId: String?
-        var rowsExported: Int?
-        var outcome: String
-        var status: Int
-        var requestId: String
-
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encode(id, forKey: .id)
-            try container.encode(occurredAt, forKey: .occurredAt)
-            try container.encodeOrNull(keyId, forKey: .keyId)
-            try container.encodeOrNull(organisationId, forKey: .organisationId)
-            try container.encode(action, forKey: .action)
-            try container.encode(resourceType, forKey: .resourceType)
-            try container.encodeOrNull(resourceId, forKey: .resourceId)
-            try container.encodeOrNull(rowsExported, forKey: .rowsExported)
-            try container.encode(outcome, forKey: .outcome)
-            try container.encode(status, forKey: .status)
-            try container.encode(requestId, forKey: .requestId)
-        }
-
-        enum CodingKeys: String, CodingKey {
-            case id, occurredAt = "occurred_at", keyId = "key_id", organisationId = "organisation_id", action, resourceType = "resource_type", resourceId = "resource_id", rowsExported = "rows_exported", outcome, status, requestId = "request_id"
-        }
-    }
-
-    struct Position: Codable {
-        var id: Int
-    }
-
     /// `GET /v1/audit`: newest first, filtered, paged by cursor.
-    static func list(_ request: Request, _ context: AccessContext) async throws -> Response {
-        var query = QueryReader(request.query, allowed: ["from", "to", "action", "resource_type", "resource_id", "key_id", "outcome"])
-        let limit = query.limit()
-        let after = query.cursor(Position.self)
-        let from = query.date("from"), to = query.date("to")
-        let action = query.vocabulary("action", AuditAction.self)
-        let outcome = query.vocabulary("outcome", AuditOutcome.self)
-        let resourceType = query.string("resource_type", maxLength: 100)
-        let resourceID = query.string("resource_id", maxLength: 200)
-        let keyID = query.uuid("key_id")
-        try query.finish()
+    static let list = ListEndpoint<AuditEvent, Void>(
+        resource: .auditEvent,
+        filters: [
+            .vocabulary("action", AuditAction.self, "e.action"), .vocabulary("outcome", AuditOutcome.self, "e.outcome"),
+            .text("resource_type", "e.resource_type"), .text("resource_id", "e.resource_id", maxLength: 200), .uuid("key_id", "e.key_id"),
+        ],
+        days: DayRange(column: "e.occurred_at", zone: .utc),
+        order: ListOrder(descending: [("e.id", .bigint)]))
+}
 
-        let rows = try await context.transaction { tx in
-            let rows = try await tx.query("""
-                SELECT id, occurred_at, key_id, organisation_id, action, resource_type, resource_id, rows_exported,
-                       outcome, status, request_id
-                  FROM audit_events
-                 WHERE tenant_id = \(context.principal.tenantID)
-                   AND (\(after?.id)::bigint IS NULL OR id < \(after?.id))
-                   AND (\(from)::date IS NULL OR occurred_at >= \(from)::date)
-                   AND (\(to)::date IS NULL OR occurred_at < \(to)::date + 1)
-                   AND (\(action?.rawValue)::text IS NULL OR action = \(action?.rawValue))
-                   AND (\(outcome?.rawValue)::text IS NULL OR outcome = \(outcome?.rawValue))
-                   AND (\(resourceType)::text IS NULL OR resource_type = \(resourceType))
-                   AND (\(resourceID)::text IS NULL OR resource_id = \(resourceID))
-                   AND (\(keyID)::uuid IS NULL OR key_id = \(keyID))
-                 ORDER BY id DESC
-                 LIMIT \(limit + 1)
-                """)
-            tx.audit(.list, "audit_event", rowsExported: min(rows.count, limit))
-            return rows
-        }
-        let events = try rows.prefix(limit).map { row in
-            Event(id: try row.decode(Int.self, column: "id"), occurredAt: try row.decode(Date.self, column: "occurred_at"),
-                  keyId: try row.decode(UUID?.self, column: "key_id")?.lowercased, organisationId: try row.decode(UUID?.self, column: "organisation_id")?.lowercased,
-                  action: try row.decode(String.self, column: "action"), resourceType: try row.decode(String.self, column: "resource_type"),
-                  resourceId: try row.decode(String?.self, column: "resource_id"), rowsExported: try row.decode(Int?.self, column: "rows_exported"),
-                  outcome: try row.decode(String.self, column: "outcome"), status: try row.decode(Int.self, column: "status"),
-                  requestId: try row.decode(String.self, column: "request_id"))
-        }
-        let next = rows.count > limit ? events.last.map { Cursor.encode(Position(id: $0.id)) } : nil
-        return Page(items: events, nextCursor: next).response(for: request)
-    }
+/// One entry of the audit trail.
+struct AuditEvent: StoredRecord {
+    var id = 0
+    var occurredAt = Date(timeIntervalSince1970: 0)
+    var keyId: UUID?
+    var organisationId: UUID?
+    var action = ""
+    var resourceType = ""
+    var resourceId: String?
+    var rowsExported: Int?
+    var outcome = ""
+    var status = 0
+    var requestId = ""
+
+    static let table = Table<AuditEvent>("audit_events e", [
+        .column("id", "e.id", \.id), .column("occurred_at", "e.occurred_at", \.occurredAt), .column("key_id", "e.key_id", \.keyId),
+        .column("organisation_id", "e.organisation_id", \.organisationId), .column("action", "e.action", \.action),
+        .column("resource_type", "e.resource_type", \.resourceType), .column("resource_id", "e.resource_id", \.resourceId),
+        .column("rows_exported", "e.rows_exported", \.rowsExported), .column("outcome", "e.outcome", \.outcome),
+        .column("status", "e.status", \.status), .column("request_id", "e.request_id", \.requestId),
+    ])
+}
+
+/// The kinds of record the audit trail names (`resource_type`): one constant each, so a typo
+/// cannot make a second spelling of one.
+public struct AuditResource: RawRepresentable, Sendable, Hashable {
+    public let rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    static let feedback = AuditResource(rawValue: "feedback")
+    static let safeguardingAlert = AuditResource(rawValue: "safeguarding_alert")
+    static let apiKey = AuditResource(rawValue: "api_key")
+    static let auditEvent = AuditResource(rawValue: "audit_event")
+    static let measure = AuditResource(rawValue: "measure")
+    static let closureDay = AuditResource(rawValue: "closure_day")
+    static let system = AuditResource(rawValue: "system")
 }

@@ -16,11 +16,12 @@ enum Idempotency {
     /// Headers kept and replayed with the answer.
     static let replayedHeaders = ["Content-Type", "Location", "ETag"]
 
-    static func wrap(route: String, _ handler: @escaping SecuredHandler) -> SecuredHandler {
+    static func wrap(_ handler: @escaping SecuredHandler) -> SecuredHandler {
         { request, context in
             guard let key = request.headers[header] else { return try await handler(request, context) }
+            let route = "\(request.method) \(request.route ?? request.path)"
             guard !key.isEmpty, key.utf8.count <= 255, key.utf8.allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else {
-                throw HTTPError(.badRequest, type: "invalid-idempotency-key", detail: "Idempotency-Key must be 1-255 visible ASCII characters.")
+                throw HTTPError(.invalidIdempotencyKey, detail: "Idempotency-Key must be 1-255 visible ASCII characters.")
             }
             let requestHash = SHA256.hexDigest(request.body)
             if let replay = try await claim(key, route: route, requestHash: requestHash, context: context) { return replay }
@@ -67,12 +68,10 @@ enum Idempotency {
                  WHERE tenant_id = \(principal.tenantID) AND key_id = \(principal.keyID) AND route = \(route) AND idempotency_key = \(key)
                 """).first else { return nil }
             guard try row.decode(String.self, column: "request_hash") == requestHash else {
-                throw HTTPError(.unprocessableContent, type: "idempotency-key-reused",
-                                detail: "This Idempotency-Key was used with a different request body.")
+                throw HTTPError(.idempotencyKeyReused, detail: "This Idempotency-Key was used with a different request body.")
             }
             guard try row.decode(String.self, column: "state") == "completed" else {
-                throw HTTPError(.conflict, type: "idempotency-key-in-use",
-                                detail: "A request with this Idempotency-Key is still being processed; retry shortly.",
+                throw HTTPError(.idempotencyKeyInUse, detail: "A request with this Idempotency-Key is still being processed; retry shortly.",
                                 headers: ["Retry-After": "1"])
             }
             var response = Response(status: HTTPStatus(code: try row.decode(Int.self, column: "status")),

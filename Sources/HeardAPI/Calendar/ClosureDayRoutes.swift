@@ -26,13 +26,13 @@ struct ClosureDayRoutes {
     let access: AccessControl
 
     func add(to router: inout RouterBuilder) {
-        router.get("/v1/admin/closure-days", access.secure(.admin, resource: "closure_day") { request, context in
+        router.get("/v1/admin/closure-days", access.secure(.admin, resource: .closureDay) { request, context in
             let query = QueryReader(request.query, allowed: [], paged: false)
             try query.finish()
             let days = try await context.transaction { tx in try await ClosureDays.all(on: tx) }
             return Page(items: days, nextCursor: nil).response(for: request)
         })
-        router.post("/v1/admin/closure-days", access.secure(.admin, resource: "closure_day") { request, context in
+        router.post("/v1/admin/closure-days", access.secure(.admin, resource: .closureDay) { request, context in
             try MeasureRoutes.councilWide(context.principal)
             var body = try FieldReader(body: request.body)
             let day = body.date("day")
@@ -44,16 +44,16 @@ struct ClosureDayRoutes {
                     INSERT INTO tenant_closure_days (tenant_id, day, reason) VALUES (\(context.principal.tenantID), \(day), \(reason))
                     ON CONFLICT (tenant_id, day) DO NOTHING
                     """)
-                if inserted == 1 { tx.audit(.create, "closure_day", id: day.description) }
+                if inserted == 1 { tx.audit(.create, .closureDay, id: day.description) }
                 return inserted == 1
             }
             guard created else {
-                throw HTTPError(.conflict, type: "closure-day-exists", detail: "\(day) is already a closure day.")
+                throw HTTPError(.closureDayExists, detail: "\(day) is already a closure day.")
             }
             return .json(ClosureDays.Day(day: day, reason: reason), status: .created,
                          headers: ["Location": "/v1/admin/closure-days/\(day)"])
         })
-        router.delete("/v1/admin/closure-days/{day}", access.secure(.admin, resource: "closure_day") { request, context in
+        router.delete("/v1/admin/closure-days/{day}", access.secure(.admin, resource: .closureDay) { request, context in
             try MeasureRoutes.councilWide(context.principal)
             let text = request.parameter("day")
             guard text.utf8.count == 10, let day = CalendarDate(text) else {
@@ -61,7 +61,7 @@ struct ClosureDayRoutes {
             }
             let deleted = try await context.transaction { tx -> Bool in
                 let deleted = try await tx.execute("DELETE FROM tenant_closure_days WHERE tenant_id = \(context.principal.tenantID) AND day = \(day)")
-                if deleted == 1 { tx.audit(.delete, "closure_day", id: day.description) }
+                if deleted == 1 { tx.audit(.delete, .closureDay, id: day.description) }
                 return deleted == 1
             }
             guard deleted else { throw HTTPError(.notFound, detail: "\(day) is not a closure day.") }

@@ -22,7 +22,7 @@ public struct FieldReader {
     /// The fields of the JSON object in `body` (400 if it is not JSON, 422 if not an object).
     public init(body: [UInt8]) throws(HTTPError) {
         guard !body.isEmpty else {
-            throw HTTPError(.badRequest, type: "malformed-json", detail: "The request needs a JSON object as its body.")
+            throw HTTPError(.malformedJSON, detail: "The request needs a JSON object as its body.")
         }
         guard case .object(let members) = try JSONValue.parse(body) else {
             throw HTTPError.validation([FieldError(field: "(body)", message: "must be a JSON object")])

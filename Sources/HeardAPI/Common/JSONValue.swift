@@ -39,10 +39,9 @@ public enum JSONValue: Sendable, Equatable {
             guard reader.atEnd else { throw Reader.Failure(reason: "unexpected content after the JSON value", offset: reader.offset) }
             return value
         } catch let failure as Reader.Failure {
-            throw HTTPError(.badRequest, type: "malformed-json", title: "The body is not acceptable JSON",
-                            detail: "\(failure.reason) (at byte \(failure.offset)).")
+            throw HTTPError(.malformedJSON, detail: "\(failure.reason) (at byte \(failure.offset)).")
         } catch {
-            throw HTTPError(.badRequest, type: "malformed-json", detail: "The body is not acceptable JSON.")
+            throw HTTPError(.malformedJSON, detail: "The body is not acceptable JSON.")
         }
     }
 

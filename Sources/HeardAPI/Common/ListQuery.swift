@@ -39,20 +39,30 @@ public struct QueryReader {
         return value
     }
 
-    /// The position a previous page ended at, decoded from the opaque `cursor`.
-    public mutating func cursor<Position: Codable>(_ type: Position.Type) -> Position? {
+    /// The position a previous page ended at, decoded from the opaque `cursor` and checked
+    /// against the list's order: one value of the right type per key.
+    mutating func cursor(_ order: ListOrder) -> [String]? {
         guard let text = query["cursor"] else { return nil }
-        guard let position = Cursor.decode(text, as: type) else {
+        guard let position = Cursor.decode(text, as: [String].self), order.accepts(position) else {
             errors.append(FieldError(field: "cursor", message: "is not a cursor this endpoint gave out"))
             return nil
         }
         return position
     }
 
+    /// Records a problem with `name` (for rules across parameters).
+    public mutating func reject(_ name: String, _ message: String) {
+        errors.append(FieldError(field: name, message: message))
+    }
+
     public mutating func string(_ name: String, maxLength: Int = 200) -> String? {
         guard let text = query[name] else { return nil }
         guard !text.isEmpty, text.count <= maxLength else {
             errors.append(FieldError(field: name, message: "must be 1 to \(maxLength) characters"))
+            return nil
+        }
+        guard !text.utf8.contains(0) else {
+            errors.append(FieldError(field: name, message: "must not contain NUL characters"))
             return nil
         }
         return text
@@ -115,13 +125,9 @@ public struct QueryReader {
     public func finish() throws(HTTPError) {
         var errors = errors
         if !formatRead, let format = query["format"], format != "json" {
-            errors.append(FieldError(field: "format", message: "must be json: this list has no other format"))
+            errors.append(FieldError(field: "format", message: "must be json (the only format of this list)"))
         }
-        guard errors.isEmpty else {
-            throw HTTPError(.badRequest, type: "invalid-query", title: "The query string is not valid",
-                            detail: "\(errors.count) parameter\(errors.count == 1 ? "" : "s") did not pass validation.",
-                            errors: errors)
-        }
+        guard errors.isEmpty else { throw HTTPError.invalidQuery(errors) }
     }
 }
 

@@ -94,7 +94,7 @@ enum FeedbackBatch {
                 }
                 results[repeated.index] = Self.result(repeated.index, first, contentHash: repeated.contentHash)
             }
-            tx.auditCreated("feedback", ids: createdIDs)
+            tx.auditCreated(.feedback, ids: createdIDs)
             let all = results.compactMap { $0 }
             func count(_ status: String) -> Int { all.filter { $0.status == status }.count }
             return Answer(results: all, created: count("created"), duplicate: count("duplicate"),

@@ -16,10 +16,7 @@ enum FeedbackCorrection {
 
     static func handle(_ request: Request, _ context: AccessContext) async throws -> Response {
         guard let id = UUID(uuidString: request.parameter("id")) else { throw FeedbackRoutes.notFound }
-        guard let ifMatch = request.headers["If-Match"] else {
-            throw HTTPError(.preconditionRequired, type: "if-match-required",
-                            detail: "Send If-Match with the ETag you last read, so a correction never overwrites one you have not seen.")
-        }
+        let ifMatch = try IfMatch.required(request)
         guard case .object(let patch) = try JSONValue.parse(request.body) else {
             throw HTTPError.validation([FieldError(field: "(body)", message: "must be a JSON object of the fields to correct")])
         }
@@ -54,11 +51,7 @@ enum FeedbackCorrection {
             var fields = FieldReader(members: merged, prefix: "")
             let corrected = try NewFeedback.parse(&fields, measures: measures)
             // Checked after validation: a request that is wrong in itself says so first.
-            guard ifMatch == "*" || ifMatch.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }).contains(current.etag) else {
-                throw HTTPError(.preconditionFailed, type: "stale-etag",
-                                detail: "The record has changed since you read it (it is at ETag \(current.etag)); read it again.",
-                                headers: ["ETag": current.etag])
-            }
+            try ifMatch.check(current: current.etag)
             let before = Dictionary(uniqueKeysWithValues: current.inputMembers.map { ($0.key, $0.value) })
             let changes = patch.filter { member in
                 guard member.key == "given_at", case .string(let new)? = Optional(member.value), case .string(let old)? = before["given_at"] else {
@@ -85,9 +78,7 @@ enum FeedbackCorrection {
                        version = version + 1, updated_at = now()
                  WHERE tenant_id = \(principal.tenantID) AND id = \(id) AND version = \(current.version)
                 """)
-            guard updated == 1 else {
-                throw HTTPError(.preconditionFailed, type: "stale-etag", detail: "The record changed while you corrected it; read it again.")
-            }
+            guard updated == 1 else { throw IfMatch.changedMeanwhile }
             // A concern raised in a correction is never just stored either.
             if corrected.safeguardingConcern && current.safeguardingAlert == nil {
                 try await tx.execute("""
@@ -102,7 +93,7 @@ enum FeedbackCorrection {
                 INSERT INTO feedback_history (tenant_id, feedback_id, version, key_id, request_id, changes)
                 VALUES (\(principal.tenantID), \(id), \(current.version + 1), \(principal.keyID), \(request.requestID), \(history.serialized)::jsonb)
                 """)
-            tx.audit(.update, "feedback", id: id.lowercased)
+            tx.audit(.update, .feedback, id: id.lowercased)
             guard let record = try await FeedbackStore.find(id, on: tx, includeFreeText: principal.has(.freeTextRead)) else {
                 throw FeedbackRoutes.notFound
             }

@@ -10,28 +10,24 @@ struct FeedbackRoutes {
     let measures: MeasureCache
 
     func add(to router: inout RouterBuilder) {
-        router.post("/v1/feedback", access.secure(.feedbackWrite, resource: "feedback", Idempotency.wrap(route: "POST /v1/feedback") { request, context in
+        router.post("/v1/feedback", access.secure(.feedbackWrite, resource: .feedback, Idempotency.wrap { request, context in
             try await create(request, context)
         }))
-        router.post("/v1/feedback/batch", access.secure(.feedbackWrite, resource: "feedback",
-                                                        Idempotency.wrap(route: "POST /v1/feedback/batch") { request, context in
+        router.post("/v1/feedback/batch", access.secure(.feedbackWrite, resource: .feedback, Idempotency.wrap { request, context in
             try await FeedbackBatch.handle(request, context, measures: measures)
         }))
-        router.patch("/v1/feedback/{id}", access.secure(.feedbackWrite, resource: "feedback", FeedbackCorrection.handle))
-        router.get("/v1/feedback/{id}", access.secure(.feedbackRead, resource: "feedback") { request, context in
+        router.get("/v1/feedback", access.secure(.feedbackRead, resource: .feedback, FeedbackList.endpoint.respond))
+        router.patch("/v1/feedback/{id}", access.secure(.feedbackWrite, resource: .feedback, FeedbackCorrection.handle))
+        router.get("/v1/feedback/{id}", access.secure(.feedbackRead, resource: .feedback) { request, context in
             guard let id = UUID(uuidString: request.parameter("id")) else { throw Self.notFound }
             let includeFreeText = context.principal.has(.freeTextRead)
             let record = try await context.transaction { tx in
                 let record = try await FeedbackStore.find(id, on: tx, includeFreeText: includeFreeText)
-                if record != nil { tx.audit(.read, "feedback", id: id.lowercased) }
+                if record != nil { tx.audit(.read, .feedback, id: id.lowercased) }
                 return record
             }
             guard let record else { throw Self.notFound }
-            if let tags = request.headers["If-None-Match"],
-               tags == "*" || tags.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }).contains(record.etag) {
-                return Response(status: .notModified, headers: ["ETag": record.etag])
-            }
-            return Self.answer(record, status: .ok, request: request)
+            return IfNoneMatch.notModified(request, etag: record.etag) ?? Self.answer(record, status: .ok, request: request)
         })
     }
 
@@ -63,17 +59,14 @@ struct FeedbackRoutes {
         let record = try await context.transaction { tx -> FeedbackRecord in
             guard let existing = try await FeedbackStore.existing(attempt.feedback, on: tx),
                   let record = try await FeedbackStore.find(existing.id, on: tx, includeFreeText: includeFreeText) else {
-                throw HTTPError(.conflict, type: "natural-key-conflict", title: "Already recorded",
-                                detail: "Another record already has this source_system and external_id.")
+                throw HTTPError(.naturalKeyConflict, detail: "Another record already has this source_system and external_id.")
             }
             guard existing.contentHash == attempt.feedback.contentHash else {
-                var conflict = HTTPError(
-                    .conflict, type: "natural-key-conflict", title: "Already recorded with different content",
-                    detail: "Feedback \(record.id.lowercased) already has this source_system and external_id, with different content; it was not changed.")
-                conflict.extensions["existing_id"] = record.id.lowercased
+                var conflict = HTTPError(.naturalKeyConflict, detail: "Feedback \(record.id.lowercased) already has this source_system and external_id, with different content; it was not changed.")
+                conflict.extensions["existing_id"] = .text(record.id.lowercased)
                 throw conflict
             }
-            tx.audit(.read, "feedback", id: record.id.lowercased)
+            tx.audit(.read, .feedback, id: record.id.lowercased)
             return record
         }
         return Self.answer(record, status: .ok, request: request)

@@ -3,7 +3,7 @@ import HTTPServer
 import Postgres
 
 /// Feedback as Heard answers it. `comment` is present only for a key with `free_text:read`.
-struct FeedbackRecord: Encodable, Sendable {
+struct FeedbackRecord: StoredRecord {
     struct ScoredResponse: Encodable, Sendable {
         var measure: String
         var score: Int
@@ -17,91 +17,71 @@ struct FeedbackRecord: Encodable, Sendable {
         }
     }
 
-    struct Equality: Encodable, Sendable {
+    struct Equality: StoredRecord {
         var gender: String?
         var ethnicity: String?
         var disability: String?
 
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.container(keyedBy: CodingKeys.self)
-            try container.encodeOrNull(gender, forKey: .gender)
-            try container.encodeOrNull(ethnicity, forKey: .ethnicity)
-            try container.encodeOrNull(disability, forKey: .disability)
-        }
-
-        enum CodingKeys: String, CodingKey { case gender, ethnicity, disability }
+        static let table = Table<Equality>("feedback f", [
+            .column("gender", "f.gender", \.gender), .column("ethnicity", "f.ethnicity", \.ethnicity),
+            .column("disability", "f.disability", \.disability),
+        ])
     }
 
-    struct AlertSummary: Encodable, Sendable {
-        var id: String
-        var status: String
+    struct AlertSummary: StoredRecord {
+        var id = UUID.zero
+        var status = ""
+
+        static let table = Table<AlertSummary>("safeguarding_alerts a", [.column("id", "a.id", \.id), .column("status", "a.status", \.status)])
     }
 
-    var id: UUID
-    var sourceSystem: String
-    var externalId: String
-    var channel: String
-    var respondentRole: String
-    var ageBand: String
-    var serviceArea: String
+    var id = UUID.zero
+    var sourceSystem = ""
+    var externalId = ""
+    var channel = ""
+    var respondentRole = ""
+    var ageBand = ""
+    var serviceArea = ""
     var team: String?
-    var stage: String
-    var kind: String
-    var givenAt: Date
+    var stage = ""
+    var kind = ""
+    var givenAt = Date(timeIntervalSince1970: 0)
     var subjectRef: String?
-    var responses: [ScoredResponse]
+    var responses: [ScoredResponse] = []
     var comment: String?
-    var includesFreeText: Bool
-    var anonymous: Bool
-    var consentToFollowUp: Bool
-    var safeguardingConcern: Bool
+    var includesFreeText = false
+    var anonymous = false
+    var consentToFollowUp = false
+    var safeguardingConcern = false
     var safeguardingAlert: AlertSummary?
     var equality: Equality?
     var organisation: String?
-    var version: Int
-    var createdAt: Date
-    var updatedAt: Date
-    var contentHash: String
+    var version = 1
+    var createdAt = Date(timeIntervalSince1970: 0)
+    var updatedAt = Date(timeIntervalSince1970: 0)
+    var contentHash = ""
 
-    /// The strong entity tag of this version.
-    var etag: String { "\"\(version)\"" }
+    var etag: String { ETag.of(version: version) }
 
-    enum CodingKeys: String, CodingKey {
-        case id, sourceSystem = "source_system", externalId = "external_id", channel, respondentRole = "respondent_role"
-        case ageBand = "age_band", serviceArea = "service_area", team, stage, kind, givenAt = "given_at"
-        case subjectRef = "subject_ref", responses, comment, anonymous, consentToFollowUp = "consent_to_follow_up"
-        case safeguardingConcern = "safeguarding_concern", safeguardingAlert = "safeguarding_alert"
-        case equality, organisation, version, createdAt = "created_at", updatedAt = "updated_at"
-    }
-
-    func encode(to encoder: any Encoder) throws {
-        // Dates as the text JSON.encode would write, without its date strategy's nested encoder.
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.lowercased, forKey: .id)
-        try container.encode(sourceSystem, forKey: .sourceSystem)
-        try container.encode(externalId, forKey: .externalId)
-        try container.encode(channel, forKey: .channel)
-        try container.encode(respondentRole, forKey: .respondentRole)
-        try container.encode(ageBand, forKey: .ageBand)
-        try container.encode(serviceArea, forKey: .serviceArea)
-        try container.encodeOrNull(team, forKey: .team)
-        try container.encode(stage, forKey: .stage)
-        try container.encode(kind, forKey: .kind)
-        try container.encode(JSON.iso8601(givenAt), forKey: .givenAt)
-        try container.encodeOrNull(subjectRef, forKey: .subjectRef)
-        try container.encode(responses, forKey: .responses)
-        // Narrative is the riskiest field: without the scope it is absent, not empty.
-        if includesFreeText { try container.encodeOrNull(comment, forKey: .comment) }
-        try container.encode(anonymous, forKey: .anonymous)
-        try container.encode(consentToFollowUp, forKey: .consentToFollowUp)
-        try container.encode(safeguardingConcern, forKey: .safeguardingConcern)
-        try container.encodeOrNull(safeguardingAlert, forKey: .safeguardingAlert)
-        try container.encodeOrNull(equality, forKey: .equality)
-        try container.encodeOrNull(organisation, forKey: .organisation)
-        try container.encode(version, forKey: .version)
-        try container.encode(JSON.iso8601(createdAt), forKey: .createdAt)
-        try container.encode(JSON.iso8601(updatedAt), forKey: .updatedAt)
-    }
+    static let table = Table<FeedbackRecord>("""
+        feedback f
+          LEFT JOIN organisations o ON o.tenant_id = f.tenant_id AND o.id = f.organisation_id
+          LEFT JOIN safeguarding_alerts a ON a.tenant_id = f.tenant_id AND a.feedback_id = f.id
+        """, [
+            .column("id", "f.id", \.id), .column("source_system", "f.source_system", \.sourceSystem),
+            .column("external_id", "f.external_id", \.externalId), .column("channel", "f.channel", \.channel),
+            .column("respondent_role", "f.respondent_role", \.respondentRole), .column("age_band", "f.age_band", \.ageBand),
+            .column("service_area", "f.service_area", \.serviceArea), .column("team", "f.team", \.team),
+            .column("stage", "f.stage", \.stage), .column("kind", "f.kind", \.kind), .column("given_at", "f.given_at", \.givenAt),
+            .column("subject_ref", "f.subject_ref", \.subjectRef), .computed("responses", \.responses),
+            .freeText("comment", "f.comment", \.comment), .column("anonymous", "f.anonymous", \.anonymous),
+            .column("consent_to_follow_up", "f.consent_to_follow_up", \.consentToFollowUp),
+            .column("safeguarding_concern", "f.safeguarding_concern", \.safeguardingConcern),
+            .nested("safeguarding_alert", \.safeguardingAlert, prefix: "safeguarding_alert_"), .nested("equality", \.equality),
+            .column("organisation", "o.slug", \.organisation), .column("version", "f.version", \.version),
+            .column("created_at", "f.created_at", \.createdAt), .column("updated_at", "f.updated_at", \.updatedAt),
+            .column("content_hash", "f.content_hash", \.contentHash, hidden: true),
+        ])
 }
 
 /// The SQL for feedback.
@@ -182,7 +162,7 @@ enum FeedbackStore {
             },
             comment: includeFreeText ? feedback.comment : nil, includesFreeText: includeFreeText, anonymous: feedback.anonymous,
             consentToFollowUp: feedback.consentToFollowUp, safeguardingConcern: feedback.safeguardingConcern,
-            safeguardingAlert: try alertID.map { FeedbackRecord.AlertSummary(id: $0.lowercased, status: try row.decode(String.self, column: "alert_status")) },
+            safeguardingAlert: try alertID.map { FeedbackRecord.AlertSummary(id: $0, status: try row.decode(String.self, column: "alert_status")) },
             equality: equality, organisation: try row.decode(String?.self, column: "organisation"),
             version: try row.decode(Int.self, column: "version"), createdAt: try row.decode(Date.self, column: "created_at"),
             updatedAt: try row.decode(Date.self, column: "updated_at"), contentHash: feedback.contentHash)
@@ -277,28 +257,17 @@ enum FeedbackStore {
         return answers
     }
 
-    /// The columns of a record with its organisation and alert: constant SQL (no values), with
-    /// `comment` read from the table only when the key may see it.
-    static func recordSelect(includeFreeText: Bool) -> String {
-        """
-        SELECT f.seq, f.id, f.source_system, f.external_id, f.channel, f.respondent_role, f.age_band, f.service_area, f.team,
-               f.stage, f.kind, f.given_at, f.subject_ref, \(includeFreeText ? "f.comment" : "NULL::text") AS comment,
-               f.anonymous, f.consent_to_follow_up, f.safeguarding_concern, f.gender, f.ethnicity, f.disability, f.version,
-               f.created_at, f.updated_at, f.content_hash, o.slug AS organisation, a.id AS alert_id, a.status AS alert_status
-          FROM feedback f
-          LEFT JOIN organisations o ON o.tenant_id = f.tenant_id AND o.id = f.organisation_id
-          LEFT JOIN safeguarding_alerts a ON a.tenant_id = f.tenant_id AND a.feedback_id = f.id
-        """
+    /// One record of the caller's tenant (and organisation), with its responses, or nil.
+    static func find(_ id: UUID, on tx: TenantTransaction, includeFreeText: Bool) async throws -> FeedbackRecord? {
+        guard var record = try await FeedbackRecord.table.find(id, on: tx, includeFreeText: includeFreeText) else { return nil }
+        record.responses = try await responses(of: [id], on: tx)[id] ?? []
+        return record
     }
 
-    /// One record of the caller's tenant (and organisation), or nil.
-    static func find(_ id: UUID, on tx: TenantTransaction, includeFreeText: Bool) async throws -> FeedbackRecord? {
-        guard let row = try await tx.query("""
-            \(unsafeRaw: recordSelect(includeFreeText: includeFreeText))
-             WHERE f.tenant_id = \(tx.principal.tenantID) AND f.id = \(id)
-            """).first else { return nil }
-        let responses = try await responses(of: [id], on: tx)
-        return try record(from: row, responses: responses[id] ?? [], includeFreeText: includeFreeText)
+    /// Fills in the scored responses of `records`, in one query.
+    static func completeResponses(_ records: inout [FeedbackRecord], on tx: TenantTransaction) async throws {
+        let responses = try await responses(of: records.map(\.id), on: tx)
+        for index in records.indices { records[index].responses = responses[records[index].id] ?? [] }
     }
 
     static let responsesSelect = """
@@ -328,29 +297,5 @@ enum FeedbackStore {
                 agrees: try row.decode(Bool.self, column: "agrees")))
         }
         return responses
-    }
-
-    /// A row of `recordSelect` as a record.
-    static func record(from row: PostgresRow, responses: [FeedbackRecord.ScoredResponse], includeFreeText: Bool) throws -> FeedbackRecord {
-        let gender = try row.decode(String?.self, column: "gender"), ethnicity = try row.decode(String?.self, column: "ethnicity")
-        let disability = try row.decode(String?.self, column: "disability")
-        let alertID = try row.decode(UUID?.self, column: "alert_id")
-        return FeedbackRecord(
-            id: try row.decode(UUID.self, column: "id"), sourceSystem: try row.decode(String.self, column: "source_system"),
-            externalId: try row.decode(String.self, column: "external_id"), channel: try row.decode(String.self, column: "channel"),
-            respondentRole: try row.decode(String.self, column: "respondent_role"), ageBand: try row.decode(String.self, column: "age_band"),
-            serviceArea: try row.decode(String.self, column: "service_area"), team: try row.decode(String?.self, column: "team"),
-            stage: try row.decode(String.self, column: "stage"), kind: try row.decode(String.self, column: "kind"),
-            givenAt: try row.decode(Date.self, column: "given_at"), subjectRef: try row.decode(String?.self, column: "subject_ref"),
-            responses: responses, comment: try row.decode(String?.self, column: "comment"), includesFreeText: includeFreeText,
-            anonymous: try row.decode(Bool.self, column: "anonymous"),
-            consentToFollowUp: try row.decode(Bool.self, column: "consent_to_follow_up"),
-            safeguardingConcern: try row.decode(Bool.self, column: "safeguarding_concern"),
-            safeguardingAlert: try alertID.map { FeedbackRecord.AlertSummary(id: $0.lowercased, status: try row.decode(String.self, column: "alert_status")) },
-            equality: gender == nil && ethnicity == nil && disability == nil
-                ? nil : FeedbackRecord.Equality(gender: gender, ethnicity: ethnicity, disability: disability),
-            organisation: try row.decode(String?.self, column: "organisation"), version: try row.decode(Int.self, column: "version"),
-            createdAt: try row.decode(Date.self, column: "created_at"), updatedAt: try row.decode(Date.self, column: "updated_at"),
-            contentHash: try row.decode(String.self, column: "content_hash"))
     }
 }

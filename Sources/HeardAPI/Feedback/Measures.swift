@@ -97,7 +97,7 @@ struct MeasureRoutes {
     let cache: MeasureCache
 
     func add(to router: inout RouterBuilder) {
-        router.get("/v1/measures", access.secure(anyOf: Scope.allCases, resource: "measure") { request, context in
+        router.get("/v1/measures", access.secure(anyOf: Scope.allCases, resource: .measure) { request, context in
             let query = QueryReader(request.query, allowed: [], paged: false)
             try query.finish()
             let measures = try await context.transaction { tx in
@@ -105,14 +105,14 @@ struct MeasureRoutes {
             }
             return Page(items: measures, nextCursor: nil).response(for: request)
         })
-        router.get("/v1/measures/{id}", access.secure(anyOf: Scope.allCases, resource: "measure") { request, context in
+        router.get("/v1/measures/{id}", access.secure(anyOf: Scope.allCases, resource: .measure) { request, context in
             let id = try Self.measureID(request)
             let measure = try await context.transaction { tx in
                 try await MeasureStore.find(id, on: tx.base, tenantID: context.principal.tenantID)
             }
             return .json(try Self.found(measure))
         })
-        router.post("/v1/measures", access.secure(.admin, resource: "measure") { request, context in
+        router.post("/v1/measures", access.secure(.admin, resource: .measure) { request, context in
             try Self.councilWide(context.principal)
             var body = try FieldReader(body: request.body)
             let code = body.string("code", maxLength: 63)
@@ -129,16 +129,16 @@ struct MeasureRoutes {
                 measure = try await context.transaction { tx in
                     let id = try await MeasureStore.create(code: code, group: group, wording: wording, scale: scale, active: active,
                                                            on: tx.base, tenantID: tenant)
-                    tx.audit(.create, "measure", id: id.lowercased)
+                    tx.audit(.create, .measure, id: id.lowercased)
                     return try Self.found(try await MeasureStore.find(id, on: tx.base, tenantID: tenant))
                 }
             } catch let error as PostgresError where error.isUniqueViolation {
-                throw HTTPError(.conflict, type: "measure-exists", detail: "This tenant already has a measure with the code \(code).")
+                throw HTTPError(.measureExists, detail: "This tenant already has a measure with the code \(code).")
             }
             cache.forget(tenant)
             return .json(measure, status: .created, headers: ["Location": "/v1/measures/\(measure.id.lowercased)"])
         })
-        router.patch("/v1/measures/{id}", access.secure(.admin, resource: "measure") { request, context in
+        router.patch("/v1/measures/{id}", access.secure(.admin, resource: .measure) { request, context in
             try Self.councilWide(context.principal)
             let id = try Self.measureID(request)
             var body = try FieldReader(body: request.body)
@@ -162,7 +162,7 @@ struct MeasureRoutes {
                 if let active, active != current.active {
                     try await tx.execute("UPDATE measures SET active = \(active) WHERE tenant_id = \(tenant) AND id = \(id)")
                 }
-                tx.audit(.update, "measure", id: id.lowercased)
+                tx.audit(.update, .measure, id: id.lowercased)
                 return try Self.found(try await MeasureStore.find(id, on: tx.base, tenantID: tenant))
             }
             cache.forget(tenant)
@@ -204,8 +204,7 @@ struct MeasureRoutes {
 
     static func councilWide(_ principal: Principal) throws(HTTPError) {
         guard principal.organisationID == nil else {
-            throw HTTPError(.forbidden, type: "council-key-required",
-                            detail: "A partner organisation's key cannot change the council's measures.")
+            throw HTTPError(.councilKeyRequired, detail: "A partner organisation's key cannot change the council's measures.")
         }
     }
 

@@ -6,138 +6,124 @@ import Postgres
 /// read and acknowledged. An open alert is overdue from the end of the first working day after
 /// the day (in England) it was raised: `due_at`, from `WorkingDayCalendar.deadline`.
 ///
-/// - `GET /v1/safeguarding-alerts` (`feedback:read`): oldest first, filters `status`
-///   (`open`, `acknowledged`), `overdue` (`true`, `false`), `from`/`to` (dates in England,
-///   both included, on `raised_at`), cursor paging.
-/// - `GET /v1/safeguarding-alerts/{id}` (`feedback:read`).
+/// - `GET /v1/safeguarding-alerts` (`feedback:read`): oldest first, filters `status`,
+///   `overdue`, `from`/`to` (days in England, both included, on `raised_at`).
+/// - `GET /v1/safeguarding-alerts/{id}` (`feedback:read`), with `ETag`.
 /// - `POST /v1/safeguarding-alerts/{id}/acknowledge` (`feedback:write`), body
-///   `{"acknowledged_by": "...", "action_taken": "..."}`: 200 with the alert; 409 if it was
-///   already acknowledged (the acknowledgement stands unchanged).
-///
-/// `action_taken` is narrative: only a key with `free_text:read` reads it.
+///   `{"acknowledged_by": "...", "action_taken": "..."}`, `If-Match` optional: 200 with the
+///   alert; 409 if it was already acknowledged (the acknowledgement stands unchanged).
 struct SafeguardingRoutes {
     let access: AccessControl
-    /// The clock the overdue rule is judged by; tests set it.
-    var now: @Sendable () -> Date = { Date() }
-    var rule = SafeguardingRule()
 
-    static let resource = "safeguarding_alert"
     static let notFound = HTTPError(.notFound, detail: "There is no safeguarding alert with this id.")
 
-    /// The rule with the caller's tenant's closure days in its calendar.
-    private func tenantRule(_ tx: TenantTransaction) async throws -> SafeguardingRule {
-        var tenantRule = rule
-        let closures = try await ClosureDays.all(on: tx).map(\.day)
-        tenantRule.calendar = WorkingDayCalendar(closureDays: rule.calendar.closureDays.union(closures))
-        return tenantRule
+    /// What alerts are judged by: the tenant's calendar, and the request's time.
+    struct Judgement: Sendable {
+        let rule: SafeguardingRule
+        let now: Date
+    }
+
+    static let list = ListEndpoint<SafeguardingAlert, Judgement>(
+        resource: .safeguardingAlert,
+        filters: [
+            .vocabulary("status", SafeguardingStatus.self, "a.status"),
+            .custom("overdue", read: { $0.bool($1) }, condition: { overdue, judgement in
+                "(a.status = 'open' AND a.raised_at < \(judgement.rule.overdueIfRaisedBefore(now: judgement.now))) = \(overdue)"
+            }),
+        ],
+        days: DayRange(column: "a.raised_at", zone: .england),
+        order: ListOrder(ascending: [("a.raised_at", .timestamptz), ("a.id", .uuid)]),
+        prepare: { tx, request in Judgement(rule: try await SafeguardingRule.forTenant(tx), now: request.now) }
+    ).completing { alerts, judgement, _ in
+        for index in alerts.indices { alerts[index].judge(by: judgement.rule, at: judgement.now) }
     }
 
     func add(to router: inout RouterBuilder) {
-        router.get("/v1/safeguarding-alerts", access.secure(.feedbackRead, resource: Self.resource) { request, context in
-            try await list(request, context)
-        })
-        router.get("/v1/safeguarding-alerts/{id}", access.secure(.feedbackRead, resource: Self.resource) { request, context in
-            guard let id = UUID(uuidString: request.parameter("id")) else { throw Self.notFound }
-            let now = now()
+        router.get("/v1/safeguarding-alerts", access.secure(.feedbackRead, resource: .safeguardingAlert, Self.list.respond))
+        router.get("/v1/safeguarding-alerts/{id}", access.secure(.feedbackRead, resource: .safeguardingAlert) { request, context in
+            let id = try Self.alertID(request)
             let alert = try await context.transaction { tx in
-                let alert = try await SafeguardingStore.find(id, on: tx, now: now, rule: try await tenantRule(tx),
-                                                             includeFreeText: context.principal.has(.freeTextRead))
-                if alert != nil { tx.audit(.read, Self.resource, id: id.lowercased) }
+                let alert = try await Self.find(id, on: tx, now: context.now)
+                if alert != nil { tx.audit(.read, .safeguardingAlert, id: id.lowercased) }
                 return alert
             }
             guard let alert else { throw Self.notFound }
-            return Self.answer(alert)
+            return IfNoneMatch.notModified(request, etag: alert.etag) ?? Self.answer(alert)
         })
-        router.post("/v1/safeguarding-alerts/{id}/acknowledge", access.secure(.feedbackWrite, resource: Self.resource) { request, context in
-            try await acknowledge(request, context)
+        router.post("/v1/safeguarding-alerts/{id}/acknowledge", access.secure(.feedbackWrite, resource: .safeguardingAlert) { request, context in
+            try await Self.act(.acknowledge, request, context)
         })
     }
 
-    // MARK: List
-
-    private func list(_ request: Request, _ context: AccessContext) async throws -> Response {
-        var query = QueryReader(request.query, allowed: ["status", "overdue", "from", "to"])
-        let limit = query.limit()
-        let after = query.cursor(SafeguardingStore.Position.self)
-        let status = query.vocabulary("status", SafeguardingStatus.self)
-        let overdue = query.vocabulary("overdue", Flag.self)
-        let from = query.date("from"), to = query.date("to")
-        let format = query.string("format", maxLength: 20)
-        try query.finish()
-        var problems: [FieldError] = []
-        if let format, format != "json" { problems.append(FieldError(field: "format", message: "must be json (the only format of this list)")) }
-        if let from, let to, from > to { problems.append(FieldError(field: "to", message: "must not be before from")) }
-        guard problems.isEmpty else {
-            throw HTTPError(.badRequest, type: "invalid-query", title: "The query string is not valid",
-                            detail: "\(problems.count) parameter\(problems.count == 1 ? "" : "s") did not pass validation.",
-                            errors: problems)
-        }
-
-        let filter = SafeguardingStore.Filter(
-            status: status, overdue: overdue.map { $0 == .yes },
-            raisedFrom: from.map(WorkingDayCalendar.startOfLocalDay),
-            raisedBefore: to.map { WorkingDayCalendar.startOfLocalDay($0.adding(days: 1)) })
-        let now = now()
-        let includeFreeText = context.principal.has(.freeTextRead)
-        let rows = try await context.transaction { tx in
-            let rows = try await SafeguardingStore.list(on: tx, filter: filter, after: after, limit: limit + 1, now: now,
-                                                        rule: try await tenantRule(tx), includeFreeText: includeFreeText)
-            tx.audit(.list, Self.resource, rowsExported: min(rows.count, limit))
-            return rows
-        }
-        let page = rows.prefix(limit)
-        let next = rows.count > limit ? page.last.map { Cursor.encode($0.1) } : nil
-        return Page(items: page.map(\.0), nextCursor: next).response(for: request)
+    static func alertID(_ request: Request) throws(HTTPError) -> UUID {
+        guard let id = UUID(uuidString: request.parameter("id")) else { throw notFound }
+        return id
     }
 
-    /// `overdue=true|false`.
-    enum Flag: String, CaseIterable {
-        case yes = "true", no = "false"
+    /// One alert of the caller's tenant (and organisation), judged at `now`, or nil.
+    static func find(_ id: UUID, on tx: TenantTransaction, now: Date) async throws -> SafeguardingAlert? {
+        let includeFreeText = tx.principal.has(.freeTextRead)
+        guard var alert = try await SafeguardingAlert.table.find(id, on: tx, includeFreeText: includeFreeText) else { return nil }
+        alert.judge(by: try await SafeguardingRule.forTenant(tx), at: now)
+        return alert
     }
 
-    // MARK: Acknowledge
-
-    private enum Acknowledgement {
+    private enum Outcome {
         case done(SafeguardingAlert)
-        case already(SafeguardingAlert)
+        case refused(SafeguardingAlert, HTTPError)
     }
 
-    private func acknowledge(_ request: Request, _ context: AccessContext) async throws -> Response {
-        guard let id = UUID(uuidString: request.parameter("id")) else { throw Self.notFound }
+    /// An action of the lifecycle: the body carries the action's fields; `If-Match`, when sent,
+    /// must name the current version.
+    private static func act(_ action: SafeguardingAction, _ request: Request, _ context: AccessContext) async throws -> Response {
+        let id = try alertID(request)
+        let ifMatch = IfMatch(request)
         var body = try FieldReader(body: request.body)
-        let by = body.string("acknowledged_by", maxLength: 100)
-        let actionTaken = body.string("action_taken", maxLength: 2000)
+        let fields = SafeguardingAlert.lifecycle.fields(of: action, from: &body)
         try body.finish()
-        guard let by, let actionTaken else { throw HTTPError.validation([]) }  // finish() has thrown already
 
-        let now = now()
-        let includeFreeText = context.principal.has(.freeTextRead)
-        let outcome = try await context.transaction { tx -> Acknowledgement? in
-            let changed = try await SafeguardingStore.acknowledge(id, by: by, actionTaken: actionTaken, on: tx)
-            guard let alert = try await SafeguardingStore.find(id, on: tx, now: now, rule: try await tenantRule(tx), includeFreeText: includeFreeText) else {
-                return nil
+        let outcome = try await context.transaction { tx -> Outcome? in
+            guard let current = try await find(id, on: tx, now: context.now) else { return nil }
+            let transition: Lifecycle<SafeguardingStatus, SafeguardingAction>.Transition
+            do throws(HTTPError) {
+                transition = try SafeguardingAlert.lifecycle.transition(action, from: current.state)
+                try ifMatch?.check(current: current.etag)
+            } catch {
+                // The refusal shows the alert as it stands: that is a read of it.
+                tx.audit(.read, .safeguardingAlert, id: id.lowercased)
+                return .refused(current, error)
             }
-            // The 409 shows the acknowledgement that stands: that is a read of it.
-            tx.audit(changed ? .update : .read, Self.resource, id: id.lowercased)
-            return changed ? .done(alert) : .already(alert)
+            guard try await SafeguardingAlert.lifecycle.apply(transition, to: id, version: current.version, fields: fields, on: tx) != nil else {
+                // Another request acted first: answered as if it had come before this one.
+                guard let now = try await find(id, on: tx, now: context.now) else { return nil }
+                tx.audit(.read, .safeguardingAlert, id: id.lowercased)
+                do throws(HTTPError) {
+                    _ = try SafeguardingAlert.lifecycle.transition(action, from: now.state)
+                    return .refused(now, IfMatch.changedMeanwhile)
+                } catch {
+                    return .refused(now, error)
+                }
+            }
+            tx.audit(.update, .safeguardingAlert, id: id.lowercased)
+            guard let changed = try await find(id, on: tx, now: context.now) else { throw notFound }
+            return .done(changed)
         }
         switch outcome {
         case nil:
-            throw Self.notFound
+            throw notFound
         case .done(let alert):
-            return Self.answer(alert)
-        case .already(let alert):
-            var conflict = HTTPError(
-                .conflict, type: "already-acknowledged", title: "Already acknowledged",
-                detail: "This safeguarding alert was acknowledged already; the acknowledgement stands unchanged.")
-            conflict.extensions["alert_id"] = alert.id.lowercased
-            if let at = alert.acknowledgedAt { conflict.extensions["acknowledged_at"] = JSON.iso8601(at) }
-            if let by = alert.acknowledgedBy { conflict.extensions["acknowledged_by"] = by }
-            throw conflict
+            return answer(alert)
+        case .refused(let alert, var error):
+            if error.status == .conflict {
+                error.extensions["alert_id"] = .text(alert.id.lowercased)
+                if let at = alert.acknowledgedAt { error.extensions["acknowledged_at"] = .text(JSON.iso8601(at)) }
+                if let by = alert.acknowledgedBy { error.extensions["acknowledged_by"] = .text(by) }
+            }
+            throw error
         }
     }
 
     static func answer(_ alert: SafeguardingAlert) -> Response {
-        Response.json(alert)
+        .json(alert, headers: ["ETag": alert.etag])
     }
 }

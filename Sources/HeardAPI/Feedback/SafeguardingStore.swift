@@ -4,46 +4,66 @@ import Postgres
 
 /// A safeguarding alert as Heard answers it. `action_taken` is narrative: present only for a
 /// key with `free_text:read`, absent (not null) otherwise, like feedback's `comment`.
-struct SafeguardingAlert: Encodable, Sendable {
-    var id: UUID
-    var feedbackId: UUID
+struct SafeguardingAlert: StoredRecord {
+    var id = UUID.zero
+    var feedbackId = UUID.zero
     var organisation: String?
-    var raisedAt: Date
+    var raisedAt = Date(timeIntervalSince1970: 0)
     /// The end of the first working day after the day (in England) it was raised.
-    var dueAt: Date
+    var dueAt = Date(timeIntervalSince1970: 0)
     /// Open, and `now >= due_at`. An acknowledged alert is never overdue; whether it was
     /// acknowledged in time is `acknowledged_at < due_at`.
-    var overdue: Bool
-    var status: String
+    var overdue = false
+    var status = ""
     var acknowledgedAt: Date?
     var acknowledgedBy: String?
     var actionTaken: String?
-    var includesFreeText: Bool
+    var version = 1
+    var allowedActions: [String] = []
+    var includesFreeText = false
 
-    enum CodingKeys: String, CodingKey {
-        case id, feedbackId = "feedback_id", organisation, raisedAt = "raised_at", dueAt = "due_at", overdue, status, acknowledgedAt = "acknowledged_at", acknowledgedBy = "acknowledged_by", actionTaken = "action_taken"
-    }
+    var etag: String { ETag.of(version: version) }
+    var state: SafeguardingStatus { SafeguardingStatus(rawValue: status) ?? .open }
 
-    func encode(to encoder: any Encoder) throws {
-        var container = encoder.container(keyedBy: CodingKeys.self)
-        try container.encode(id.lowercased, forKey: .id)
-        try container.encode(feedbackId.lowercased, forKey: .feedbackId)
-        try container.encodeOrNull(organisation, forKey: .organisation)
-        try container.encode(raisedAt, forKey: .raisedAt)
-        try container.encode(dueAt, forKey: .dueAt)
-        try container.encode(overdue, forKey: .overdue)
-        try container.encode(status, forKey: .status)
-        try container.encodeOrNull(acknowledgedAt, forKey: .acknowledgedAt)
-        try container.encodeOrNull(acknowledgedBy, forKey: .acknowledgedBy)
-        if includesFreeText { try container.encodeOrNull(actionTaken, forKey: .actionTaken) }
+    static let table = Table<SafeguardingAlert>(
+        "safeguarding_alerts a LEFT JOIN organisations o ON o.tenant_id = a.tenant_id AND o.id = a.organisation_id", [
+            .column("id", "a.id", \.id), .column("feedback_id", "a.feedback_id", \.feedbackId),
+            .column("organisation", "o.slug", \.organisation), .column("raised_at", "a.raised_at", \.raisedAt),
+            .computed("due_at", \.dueAt), .computed("overdue", \.overdue), .column("status", "a.status", \.status),
+            .column("acknowledged_at", "a.acknowledged_at", \.acknowledgedAt), .column("acknowledged_by", "a.acknowledged_by", \.acknowledgedBy),
+            .freeText("action_taken", "a.action_taken", \.actionTaken), .column("version", "a.version", \.version),
+            .computed("allowed_actions", \.allowedActions),
+        ])
+
+    /// The lifecycle: an open alert is acknowledged once, by someone, saying what was done.
+    static let lifecycle = Lifecycle<SafeguardingStatus, SafeguardingAction>(
+        resource: .safeguardingAlert, table: "safeguarding_alerts", conflict: .alreadyAcknowledged, [
+            .init(.open, .acknowledge, .acknowledged,
+                  fields: [.text("acknowledged_by", 100), .text("action_taken", 2000, freeText: true)], stamps: ["acknowledged_at"],
+                  clock: .stops),
+        ])
+
+    /// Fills in what is judged, not stored: the deadline, whether it is past, what can be done.
+    mutating func judge(by rule: SafeguardingRule, at now: Date) {
+        dueAt = rule.dueAt(raisedAt: raisedAt)
+        overdue = Self.lifecycle.clockRuns(in: state) && rule.isOverdue(raisedAt: raisedAt, now: now)
+        allowedActions = Self.lifecycle.allowedActions(in: state).map(\.rawValue)
     }
+}
+
+enum SafeguardingStatus: String, CaseIterable, Sendable {
+    case open, acknowledged
+}
+
+enum SafeguardingAction: String, CaseIterable, Sendable {
+    case acknowledge
 }
 
 /// The rule (DOMAIN.md §1): an unacknowledged alert is overdue after one working day.
 struct SafeguardingRule: Sendable {
     static let workingDays = 1
 
-    /// Tenant closure days are not stored yet: England and Wales bank holidays and weekends.
+    /// England and Wales bank holidays, weekends and the tenant's closure days.
     var calendar = WorkingDayCalendar()
 
     /// The instant an alert raised at `raisedAt` must be acknowledged by.
@@ -51,8 +71,13 @@ struct SafeguardingRule: Sendable {
         calendar.deadline(afterWorkingDays: Self.workingDays, from: raisedAt)
     }
 
-    func isOverdue(status: String, raisedAt: Date, now: Date) -> Bool {
-        status == SafeguardingStatus.open.rawValue && calendar.isOverdue(raisedAt: raisedAt, workingDays: Self.workingDays, now: now)
+    func isOverdue(raisedAt: Date, now: Date) -> Bool {
+        calendar.isOverdue(raisedAt: raisedAt, workingDays: Self.workingDays, now: now)
+    }
+
+    /// The rule with the caller's tenant's closure days in its calendar.
+    static func forTenant(_ tx: TenantTransaction) async throws -> SafeguardingRule {
+        SafeguardingRule(calendar: try await ClosureDays.calendar(on: tx))
     }
 
     /// The instant `t` such that an open alert is overdue at `now` exactly when it was raised
@@ -71,91 +96,5 @@ struct SafeguardingRule: Sendable {
             day = earlier
         }
         return WorkingDayCalendar.startOfLocalDay(day.adding(days: 1))
-    }
-}
-
-enum SafeguardingStatus: String, CaseIterable, Sendable {
-    case open, acknowledged
-}
-
-/// The SQL for safeguarding alerts. Row-level security limits a partner's key to its own
-/// organisation's alerts; every statement also names the tenant.
-enum SafeguardingStore {
-    /// Where a page ended: PostgreSQL's own text of `raised_at` (microseconds intact) and the id.
-    struct Position: Codable {
-        var raisedAt: String
-        var id: UUID
-
-        enum CodingKeys: String, CodingKey { case raisedAt = "raised_at", id }
-    }
-
-    struct Filter {
-        var status: SafeguardingStatus?
-        var overdue: Bool?
-        /// `raised_at >= raisedFrom` and `raised_at < raisedBefore`, when given.
-        var raisedFrom: Date?
-        var raisedBefore: Date?
-    }
-
-    /// Without `free_text:read` the narrative is not even read from the database.
-    private static func columns(includeFreeText: Bool) -> String {
-        """
-        SELECT a.id, a.feedback_id, o.slug AS organisation, a.raised_at, a.raised_at::text AS position_time, a.status,
-               a.acknowledged_at, a.acknowledged_by, \(includeFreeText ? "a.action_taken" : "NULL::text") AS action_taken
-          FROM safeguarding_alerts a
-          LEFT JOIN organisations o ON o.tenant_id = a.tenant_id AND o.id = a.organisation_id
-        """
-    }
-
-    /// A page of alerts, oldest first (the most urgent open ones lead), each with its position.
-    static func list(on tx: TenantTransaction, filter: Filter, after: Position?, limit: Int, now: Date,
-                     rule: SafeguardingRule, includeFreeText: Bool) async throws -> [(SafeguardingAlert, Position)] {
-        let cutoff = rule.overdueIfRaisedBefore(now: now)
-        return try await tx.query("""
-            \(unsafeRaw: columns(includeFreeText: includeFreeText))
-             WHERE a.tenant_id = \(tx.principal.tenantID)
-               AND (\(filter.status?.rawValue)::text IS NULL OR a.status = \(filter.status?.rawValue)::text)
-               AND (\(filter.overdue)::boolean IS NULL OR (a.status = 'open' AND a.raised_at < \(cutoff)::timestamptz) = \(filter.overdue)::boolean)
-               AND (\(filter.raisedFrom)::timestamptz IS NULL OR a.raised_at >= \(filter.raisedFrom)::timestamptz)
-               AND (\(filter.raisedBefore)::timestamptz IS NULL OR a.raised_at < \(filter.raisedBefore)::timestamptz)
-               AND (\(after?.raisedAt)::timestamptz IS NULL OR (a.raised_at, a.id) > (\(after?.raisedAt)::timestamptz, \(after?.id)::uuid))
-             ORDER BY a.raised_at, a.id
-             LIMIT \(limit)
-            """).map { row in
-            (try alert(from: row, now: now, rule: rule, includeFreeText: includeFreeText),
-             Position(raisedAt: try row.decode(String.self, column: "position_time"), id: try row.decode(UUID.self, column: "id")))
-        }
-    }
-
-    /// One alert of the caller's tenant (and organisation), or nil.
-    static func find(_ id: UUID, on tx: TenantTransaction, now: Date, rule: SafeguardingRule,
-                     includeFreeText: Bool) async throws -> SafeguardingAlert? {
-        try await tx.query("""
-            \(unsafeRaw: columns(includeFreeText: includeFreeText))
-             WHERE a.tenant_id = \(tx.principal.tenantID) AND a.id = \(id)
-            """).first.map { try alert(from: $0, now: now, rule: rule, includeFreeText: includeFreeText) }
-    }
-
-    /// Records the acknowledgement if the alert is still open; false when it is not (already
-    /// acknowledged, or not visible to this key). Concurrent acknowledgements: exactly one wins,
-    /// the other waits for its row lock, re-reads `status` and changes nothing.
-    static func acknowledge(_ id: UUID, by: String, actionTaken: String, on tx: TenantTransaction) async throws -> Bool {
-        try await tx.execute("""
-            UPDATE safeguarding_alerts
-               SET status = 'acknowledged', acknowledged_at = now(), acknowledged_by = \(by), action_taken = \(actionTaken)
-             WHERE tenant_id = \(tx.principal.tenantID) AND id = \(id) AND status = 'open'
-            """) == 1
-    }
-
-    private static func alert(from row: PostgresRow, now: Date, rule: SafeguardingRule, includeFreeText: Bool) throws -> SafeguardingAlert {
-        let raisedAt = try row.decode(Date.self, column: "raised_at")
-        let status = try row.decode(String.self, column: "status")
-        return SafeguardingAlert(
-            id: try row.decode(UUID.self, column: "id"), feedbackId: try row.decode(UUID.self, column: "feedback_id"),
-            organisation: try row.decode(String?.self, column: "organisation"), raisedAt: raisedAt,
-            dueAt: rule.dueAt(raisedAt: raisedAt), overdue: rule.isOverdue(status: status, raisedAt: raisedAt, now: now),
-            status: status, acknowledgedAt: try row.decode(Date?.self, column: "acknowledged_at"),
-            acknowledgedBy: try row.decode(String?.self, column: "acknowledged_by"),
-            actionTaken: try row.decode(String?.self, column: "action_taken"), includesFreeText: includeFreeText)
     }
 }

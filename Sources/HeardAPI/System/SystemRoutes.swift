@@ -36,16 +36,14 @@ struct SystemRoutes {
         do {
             pending = try await app.migrator.pending(using: app.database)
         } catch let error as PostgresError {
-            throw HTTPError(.serviceUnavailable, type: "not-ready", title: "Not ready",
-                            detail: error.isConnectionFailure
+            throw HTTPError(.notReady, detail: error.isConnectionFailure
                                 ? "The database is not reachable."
                                 : "The database answered with an error (SQLSTATE \(error.sqlState ?? "unknown")).",
                             headers: ["Retry-After": "2"])
         }
         guard pending.isEmpty else {
             let names = pending.map(\.fileName)
-            throw HTTPError(.serviceUnavailable, type: "not-ready", title: "Not ready",
-                            detail: "Migrations are pending: \(names.joined(separator: ", ")). Run `heard migrate`.",
+            throw HTTPError(.notReady, detail: "Migrations are pending: \(names.joined(separator: ", ")). Run `heard migrate`.",
                             headers: ["Retry-After": "2"])
         }
         return .json(Readiness(status: "ready", database: "ok", pendingMigrations: []))

@@ -1,0 +1,139 @@
+import Foundation
+import HTTPServer
+import Postgres
+
+/// A record's lifecycle, declared as a table: state x action -> state, with the fields each
+/// action needs and what it does to the record's clock. From the table come
+/// - `allowedActions(in:)`, shown on every record as `allowed_actions`;
+/// - the 409 for an action its state does not allow, naming the ones it does;
+/// - the fields an action reads from the request (each required, text of bounded length);
+/// - `apply`: one guarded statement that moves the state and writes the history row, so of two
+///   callers acting on the same version exactly one wins.
+///
+/// ```swift
+/// static let lifecycle = Lifecycle<AlertStatus, AlertAction>(resource: .safeguardingAlert, table: "safeguarding_alerts", [
+///     .init(.open, .acknowledge, .acknowledged, fields: [.text("acknowledged_by", 100)], clock: .stops),
+/// ])
+/// ```
+struct Lifecycle<State: RawRepresentable & Hashable & Sendable, Action: RawRepresentable & Hashable & Sendable>: Sendable
+where State.RawValue == String, Action.RawValue == String {
+    struct Transition: Sendable {
+        let from: State
+        let action: Action
+        let to: State
+        /// What the action must carry, each required.
+        let fields: [ActionField]
+        /// Columns set to the time of the action (`acknowledged_at`).
+        let stamps: [String]
+        let clock: ClockEffect
+
+        init(_ from: State, _ action: Action, _ to: State, fields: [ActionField] = [], stamps: [String] = [], clock: ClockEffect = .none) {
+            self.from = from
+            self.action = action
+            self.to = to
+            self.fields = fields
+            self.stamps = stamps
+            self.clock = clock
+        }
+    }
+
+    /// A text field an action carries: stored in the record's column of the same name.
+    struct ActionField: Sendable {
+        let name: String
+        let maxLength: Int
+        /// Narrative: kept out of the history row, like any free text.
+        let isFreeText: Bool
+
+        static func text(_ name: String, _ maxLength: Int, freeText: Bool = false) -> ActionField {
+            ActionField(name: name, maxLength: maxLength, isFreeText: freeText)
+        }
+    }
+
+    /// What an action does to the record's deadline clock.
+    enum ClockEffect: Sendable {
+        case none
+        /// The clock stops for good: a record in the new state is never overdue.
+        case stops
+    }
+
+    let resource: AuditResource
+    /// The record's table: constant SQL, with `tenant_id`, `id`, `organisation_id`, `version`
+    /// and the state column.
+    let table: String
+    let stateColumn: String
+    /// The problem a disallowed action answers (409).
+    let conflict: ProblemType
+    let transitions: [Transition]
+
+    init(resource: AuditResource, table: String, stateColumn: String = "status", conflict: ProblemType = .actionNotAllowed,
+         _ transitions: [Transition]) {
+        self.resource = resource
+        self.table = table
+        self.stateColumn = stateColumn
+        self.conflict = conflict
+        self.transitions = transitions
+    }
+
+    func allowedActions(in state: State) -> [Action] {
+        transitions.filter { $0.from == state }.map(\.action)
+    }
+
+    /// Whether a record in `state` still runs against its deadline.
+    func clockRuns(in state: State) -> Bool {
+        !transitions.contains { $0.to == state && $0.clock == .stops }
+    }
+
+    /// The transition `action` makes from `state`, or the 409 naming the allowed actions.
+    func transition(_ action: Action, from state: State) throws(HTTPError) -> Transition {
+        if let transition = transitions.first(where: { $0.from == state && $0.action == action }) { return transition }
+        let allowed = allowedActions(in: state).map(\.rawValue)
+        var problem = HTTPError(conflict, detail: "This record is \(state.rawValue): \(action.rawValue) is not allowed"
+                                    + (allowed.isEmpty ? "; nothing more can be done to it." : "; allowed: \(allowed.joined(separator: ", ")).") )
+        problem.extensions["state"] = .text(state.rawValue)
+        problem.extensions["allowed_actions"] = .list(allowed)
+        throw problem
+    }
+
+    /// Reads the fields every transition of `action` carries (each required) from `body`.
+    func fields(of action: Action, from body: inout FieldReader) -> [String: String] {
+        var values: [String: String] = [:]
+        var seen = Set<String>()
+        for field in transitions.filter({ $0.action == action }).flatMap(\.fields) where seen.insert(field.name).inserted {
+            values[field.name] = body.string(field.name, maxLength: field.maxLength)
+        }
+        return values
+    }
+
+    /// Moves the record from `transition.from` to `transition.to`, if it is still in that state
+    /// (and at `version`, when given), storing `fields` in their columns and writing the history
+    /// row (`lifecycle_history`), all in one statement. Nil when the record was not in that
+    /// state or at that version any more: another caller won.
+    func apply(_ transition: Transition, to id: UUID, version: Int?, fields: [String: String], on tx: TenantTransaction) async throws -> Int? {
+        var assignments: [SQLFragment] = ["\(unsafeRaw: stateColumn) = \(transition.to.rawValue)", "version = version + 1"]
+        assignments += transition.stamps.map { "\(unsafeRaw: $0) = now()" }
+        var details: [(String, JSONValue)] = []
+        for field in transition.fields {
+            let value = fields[field.name]
+            assignments.append("\(unsafeRaw: field.name) = \(value)")
+            if !field.isFreeText { details.append((field.name, value.map(JSONValue.string) ?? .null)) }
+        }
+        let principal = tx.principal
+        let rows = try await tx.query("""
+            WITH changed AS (
+                UPDATE \(unsafeRaw: table) SET \(SQLFragment.joined(assignments, separator: ", "))
+                 WHERE tenant_id = \(principal.tenantID) AND id = \(id) AND \(unsafeRaw: stateColumn) = \(transition.from.rawValue)
+                   AND (\(version)::int IS NULL OR version = \(version)::int)
+                RETURNING tenant_id, id, organisation_id, version
+            ), history AS (
+                INSERT INTO lifecycle_history (tenant_id, organisation_id, resource_type, resource_id, version, action, from_state,
+                                               to_state, details, key_id, request_id)
+                SELECT tenant_id, organisation_id, \(resource.rawValue), id, version, \(transition.action.rawValue),
+                       \(transition.from.rawValue), \(transition.to.rawValue), \(JSONValue.object(details).serialized)::jsonb,
+                       \(principal.keyID), \(tx.requestID)
+                  FROM changed
+            )
+            SELECT version FROM changed
+            """)
+        return try rows.first?.decode(Int.self, column: "version")
+    }
+}

@@ -1,0 +1,271 @@
+import Foundation
+import HTTPServer
+import Postgres
+
+/// What every list endpoint does, declared once: an area names its filters, its order and how
+/// its records are exported, and gets
+/// - the query read and validated, every parameter at fault in one 400 (unknown, repeated,
+///   out of vocabulary, `from` after `to`);
+/// - `limit` (1-500, default 50) and an opaque cursor on the declared order (keyset paging: one
+///   row more than the page is read to know there is a next);
+/// - JSON (`items`, `next_cursor`) or, where declared, CSV (`Accept: text/csv` or
+///   `format=csv`; header row, formula guard, `Content-Disposition`), with `Link: rel="next"`;
+/// - one transaction in the caller's tenant, audited as a list or an export with its row count.
+///
+/// ```swift
+/// static let list = ListEndpoint<AuditEvent, Void>(
+///     resource: .auditEvent,
+///     filters: [.vocabulary("action", AuditAction.self, "e.action"), .uuid("key_id", "e.key_id")],
+///     days: DayRange(column: "e.occurred_at", zone: .utc),
+///     order: ListOrder(descending: [("e.id", .bigint)]))
+/// router.get("/v1/audit", access.secure(.auditRead, resource: .auditEvent, list.respond))
+/// ```
+struct ListEndpoint<Record: StoredRecord, Context: Sendable>: Sendable {
+    let resource: AuditResource
+    var filters: [ListFilter<Context>]
+    /// `from` and `to`, whole days, when the list has them.
+    var days: DayRange?
+    let order: ListOrder
+    /// The CSV download's file name; nil when the list answers JSON only.
+    var csvFilename: String?
+    /// Reads what the filters and the records need from the database (the tenant's measures, its
+    /// calendar), in the list's transaction, before the page.
+    var prepare: @Sendable (TenantTransaction, ListRequest) async throws -> Context
+    /// Completes the page's records (fields from other tables, computed ones).
+    var complete: @Sendable (inout [Record], Context, TenantTransaction) async throws -> Void = { _, _, _ in }
+    /// The CSV columns: the record's own, unless the area adds to them.
+    var csvColumns: @Sendable ([CSVColumn<Record>], Context) -> [CSVColumn<Record>] = { columns, _ in columns }
+
+    /// The request as the list's hooks see it.
+    struct ListRequest: Sendable {
+        let now: Date
+        let includeFreeText: Bool
+    }
+
+    init(resource: AuditResource, filters: [ListFilter<Context>] = [], days: DayRange? = nil, order: ListOrder,
+         csvFilename: String? = nil, prepare: @escaping @Sendable (TenantTransaction, ListRequest) async throws -> Context) {
+        self.resource = resource
+        self.filters = filters
+        self.days = days
+        self.order = order
+        self.csvFilename = csvFilename
+        self.prepare = prepare
+    }
+
+    /// This list, completing each page's records with `complete`.
+    func completing(_ complete: @escaping @Sendable (inout [Record], Context, TenantTransaction) async throws -> Void) -> ListEndpoint {
+        var list = self
+        list.complete = complete
+        return list
+    }
+
+    /// This list, exported with the columns `columns` makes of the record's own.
+    func exporting(_ columns: @escaping @Sendable ([CSVColumn<Record>], Context) -> [CSVColumn<Record>]) -> ListEndpoint {
+        var list = self
+        list.csvColumns = columns
+        return list
+    }
+
+    /// Answers `GET` on the list.
+    func respond(_ request: Request, _ context: AccessContext) async throws -> Response {
+        var query = QueryReader(request.query, allowed: Set(filters.map(\.name) + (days.map { _ in ["from", "to"] } ?? [])))
+        let limit = query.limit()
+        let after = query.cursor(order)
+        let format = csvFilename == nil ? ListFormat.json : query.format(accept: request.headers["Accept"])
+        let conditions = filters.compactMap { $0.read(&query) }
+        let range = days.flatMap { $0.read(&query) }
+        try query.finish()
+
+        let listRequest = ListRequest(now: context.now, includeFreeText: context.principal.has(.freeTextRead))
+        let table = Record.table
+        let (page, hasMore, csv) = try await context.transaction { tx -> ([(Record, [String])], Bool, [CSVColumn<Record>]) in
+            let prepared = try await prepare(tx, listRequest)
+            var sql: [SQLFragment] = ["\(unsafeRaw: table.alias).tenant_id = \(tx.principal.tenantID)"]
+            for condition in conditions { sql.append(try condition(prepared)) }
+            if let range { sql += range }
+            if let after { sql.append(order.after(after)) }
+            let rows = try await tx.query("""
+                SELECT \(unsafeRaw: table.selectList(includeFreeText: listRequest.includeFreeText)), \(unsafeRaw: order.selectList)
+                  FROM \(unsafeRaw: table.from)
+                 WHERE \(SQLFragment.joined(sql, separator: " AND "))
+                 ORDER BY \(unsafeRaw: order.orderBy)
+                 LIMIT \(limit + 1)
+                """)
+            var records = try rows.prefix(limit).map { try table.decode($0, includeFreeText: listRequest.includeFreeText) }
+            let positions = try rows.prefix(limit).map(order.position(of:))
+            try await complete(&records, prepared, tx)
+            tx.audit(format == .csv ? .export : .list, resource, rowsExported: records.count)
+            let csv = format == .csv ? csvColumns(table.csvColumns(includeFreeText: listRequest.includeFreeText), prepared) : []
+            return (Array(zip(records, positions)), rows.count > limit, csv)
+        }
+        let next = hasMore ? page.last.map { Cursor.encode($0.1) } : nil
+        switch format {
+        case .json:
+            return Page(items: page.map(\.0), nextCursor: next).response(for: request)
+        case .csv:
+            var writer = CSVWriter(header: csv.map(\.header))
+            for (record, _) in page { writer.append(csv.map { $0.cell(record) }) }
+            return writer.response(filename: csvFilename ?? "export.csv", nextLink: next.map { Cursor.nextLink($0, for: request) })
+        }
+    }
+}
+
+extension ListEndpoint where Context == Void {
+    init(resource: AuditResource, filters: [ListFilter<Void>] = [], days: DayRange? = nil, order: ListOrder, csvFilename: String? = nil) {
+        self.init(resource: resource, filters: filters, days: days, order: order, csvFilename: csvFilename, prepare: { _, _ in })
+    }
+}
+
+/// One filter of a list: the parameter it reads and the condition it puts in the `WHERE`
+/// clause when given (the value bound; the column constant SQL).
+struct ListFilter<Context>: Sendable {
+    let name: String
+    /// Reads the parameter (problems go to the reader); nil when absent.
+    let read: @Sendable (inout QueryReader) -> (@Sendable (Context) throws -> SQLFragment)?
+
+    /// A condition built from the parameter's value: `read` validates it, `condition` makes
+    /// the SQL from it and what `prepare` read.
+    static func custom<Value: Sendable>(_ name: String, read: @escaping @Sendable (inout QueryReader, String) -> Value?,
+                                        condition: @escaping @Sendable (Value, Context) throws -> SQLFragment) -> ListFilter {
+        ListFilter(name: name) { reader in
+            guard let value = read(&reader, name) else { return nil }
+            return { context in try condition(value, context) }
+        }
+    }
+
+    /// `column = value`, text of 1 to `maxLength` characters.
+    static func text(_ name: String, _ column: String, maxLength: Int = 100) -> ListFilter {
+        custom(name, read: { $0.string($1, maxLength: maxLength) }, condition: { value, _ in "\(unsafeRaw: column) = \(value)" })
+    }
+
+    /// `column = value`, a value of the vocabulary.
+    static func vocabulary<Value: RawRepresentable & CaseIterable & Sendable>(_ name: String, _ type: Value.Type, _ column: String) -> ListFilter
+    where Value.RawValue == String {
+        custom(name, read: { $0.vocabulary($1, type) }, condition: { value, _ in "\(unsafeRaw: column) = \(value.rawValue)" })
+    }
+
+    /// `column = value`, `true` or `false`.
+    static func bool(_ name: String, _ column: String) -> ListFilter {
+        custom(name, read: { $0.bool($1) }, condition: { value, _ in "\(unsafeRaw: column) = \(value)" })
+    }
+
+    /// `column = value`, a UUID.
+    static func uuid(_ name: String, _ column: String) -> ListFilter {
+        custom(name, read: { $0.uuid($1) }, condition: { value, _ in "\(unsafeRaw: column) = \(value)" })
+    }
+}
+
+/// `from` and `to`: whole days, both included, on an instant column, as days in UTC or in
+/// England (London's midnight, GMT or BST). `to` before `from` is a 400.
+struct DayRange: Sendable {
+    enum Zone: Sendable {
+        case utc, england
+    }
+
+    let column: String
+    let zone: Zone
+
+    func start(of day: CalendarDate) -> Date {
+        switch zone {
+        case .utc: Date(timeIntervalSince1970: TimeInterval(day.daysSince1970) * 86_400)
+        case .england: WorkingDayCalendar.startOfLocalDay(day)
+        }
+    }
+
+    fileprivate func read(_ query: inout QueryReader) -> [SQLFragment]? {
+        let from = query.date("from"), to = query.date("to")
+        if let from, let to, to < from { query.reject("to", "must not be before from") }
+        var conditions: [SQLFragment] = []
+        if let from { conditions.append("\(unsafeRaw: column) >= \(start(of: from))") }
+        if let to { conditions.append("\(unsafeRaw: column) < \(start(of: to.adding(days: 1)))") }
+        return conditions.isEmpty ? nil : conditions
+    }
+}
+
+/// A list's order: the columns it is sorted by, which must together be unique (end with the
+/// id), all ascending or all descending; the cursor holds their values at the end of a page.
+struct ListOrder: Sendable {
+    /// The types a position can hold, each checked when a cursor comes back.
+    enum KeyType: String, Sendable {
+        case bigint, uuid, timestamptz
+
+        func accepts(_ text: String) -> Bool {
+            switch self {
+            case .bigint: Int64(text) != nil
+            case .uuid: UUID(uuidString: text) != nil
+            case .timestamptz: PostgresTimestamp.isValid(text)
+            }
+        }
+    }
+
+    let keys: [(sql: String, type: KeyType)]
+    let descending: Bool
+
+    init(descending keys: [(String, KeyType)]) {
+        self.keys = keys.map { (sql: $0.0, type: $0.1) }
+        self.descending = true
+    }
+
+    init(ascending keys: [(String, KeyType)]) {
+        self.keys = keys.map { (sql: $0.0, type: $0.1) }
+        self.descending = false
+    }
+
+    /// The key columns as PostgreSQL writes them (microseconds intact), to make the cursor.
+    var selectList: String {
+        keys.enumerated().map { "(\($1.sql))::text AS list_position_\($0)" }.joined(separator: ", ")
+    }
+
+    var orderBy: String {
+        keys.map { "\($0.sql) \(descending ? "DESC" : "ASC")" }.joined(separator: ", ")
+    }
+
+    func position(of row: PostgresRow) throws -> [String] {
+        try keys.indices.map { try row.decode(String.self, column: "list_position_\($0)") }
+    }
+
+    /// Accepts a cursor's position only if it has one value of the right type per key.
+    func accepts(_ position: [String]) -> Bool {
+        position.count == keys.count && zip(keys, position).allSatisfy { $0.type.accepts($1) }
+    }
+
+    /// Rows after `position` in this order: `(k1, k2) < ($1::type, $2::type)` (or `>`).
+    func after(_ position: [String]) -> SQLFragment {
+        let columns = keys.map(\.sql).joined(separator: ", ")
+        let values = SQLFragment.joined(zip(keys, position).map { key, value in "\(value)::\(unsafeRaw: key.type.rawValue)" },
+                                        separator: ", ")
+        return "(\(unsafeRaw: columns)) \(unsafeRaw: descending ? "<" : ">") (\(values))"
+    }
+}
+
+/// The text PostgreSQL writes for a `timestamptz` with `TimeZone` UTC
+/// (`2026-11-20 10:00:00.123456+00`), checked before it is ever sent back: a cursor is the
+/// client's to tamper with, and a value PostgreSQL refuses must be a 400, not a 500.
+enum PostgresTimestamp {
+    static func isValid(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 22, bytes.count <= 32 else { return false }
+        func number(_ range: Range<Int>) -> Int? {
+            guard range.upperBound <= bytes.count else { return nil }
+            var value = 0
+            for byte in bytes[range] {
+                guard byte >= 48, byte <= 57 else { return nil }
+                value = value * 10 + Int(byte - 48)
+            }
+            return value
+        }
+        guard let day = CalendarDate(String(decoding: bytes[0..<10], as: UTF8.self)), day.description.utf8.count == 10,
+              bytes[10] == 32, let hour = number(11..<13), hour < 24, bytes[13] == 58, let minute = number(14..<16), minute < 60,
+              bytes[16] == 58, let second = number(17..<19), second < 60 else { return false }
+        var index = 19
+        if bytes[index] == 46 {
+            let digits = bytes[(index + 1)...].prefix { $0 >= 48 && $0 <= 57 }.count
+            guard (1...6).contains(digits) else { return false }
+            index += 1 + digits
+        }
+        guard index + 3 == bytes.count, bytes[index] == 43 || bytes[index] == 45, let offset = number((index + 1)..<(index + 3)) else {
+            return false
+        }
+        return offset == 0
+    }
+}
