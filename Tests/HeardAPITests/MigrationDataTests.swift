@@ -61,4 +61,64 @@ final class MigrationDataTests: XCTestCase {
         }
         await harness.stop()
     }
+
+    /// 0009 gives alerts a version and a lifecycle history: one acknowledged before it is at
+    /// version 2 with its acknowledgement in the history; an open one is at version 1 with none.
+    func testAlertsAcknowledgedBefore0009HaveTheirHistoryAfterIt() async throws {
+        let database = try await ScratchDatabase.create()
+        let early = FileManager.default.temporaryDirectory.appendingPathComponent("heard-migrations-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: early, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: early) }
+        for file in try FileManager.default.contentsOfDirectory(atPath: AppHarness.migrationsDirectory.path) where file < "0009" {
+            try FileManager.default.copyItem(at: AppHarness.migrationsDirectory.appendingPathComponent(file),
+                                             to: early.appendingPathComponent(file))
+        }
+        _ = try Migrator(directory: early).migrate(configuration: database.owner)
+        let owner = PostgresPool(configuration: database.owner, size: 1)
+        let tenant = try await Registry.createTenant(on: owner, slug: "sandwell", name: "Sandwell Council")
+        owner.shutdown()
+        let superuser = PostgresPool(configuration: database.configuration, size: 1)
+        try await superuser.withConnection { connection in
+            try await connection.simpleExecute("""
+                INSERT INTO feedback (tenant_id, source_system, external_id, channel, respondent_role, age_band, service_area, stage,
+                                      kind, given_at, anonymous, consent_to_follow_up, safeguarding_concern, content_hash)
+                SELECT '\(tenant.id.lowercased)', 'mosaic', 'concern-' || g, 'survey', 'child', '8_to_12', 'early_help', 'review',
+                       'concern', '2026-05-01T10:00:00Z', false, false, true, 'h' || g
+                  FROM generate_series(1, 2) AS g;
+                INSERT INTO safeguarding_alerts (tenant_id, feedback_id, status, acknowledged_at, acknowledged_by, action_taken)
+                SELECT tenant_id, id, CASE external_id WHEN 'concern-1' THEN 'acknowledged' ELSE 'open' END,
+                       CASE external_id WHEN 'concern-1' THEN timestamptz '2026-05-01T12:00:00Z' END,
+                       CASE external_id WHEN 'concern-1' THEN 'Duty manager' END,
+                       CASE external_id WHEN 'concern-1' THEN 'Referred to MASH' END
+                  FROM feedback;
+                """)
+        }
+        superuser.shutdown()
+
+        let harness = try await AccessHarness.start(on: database)
+        do {
+            let reader = try await harness.key(tenant, scopes: [.feedbackRead, .feedbackWrite])
+            let listed = try harness.send("GET", "/v1/safeguarding-alerts", key: reader)
+            XCTAssertEqual(listed.status, 200, listed.text)
+            let byStatus = Dictionary(uniqueKeysWithValues: listed.items.map { ($0["status"] as? String ?? "?", $0) })
+            XCTAssertEqual(byStatus["acknowledged"]?["version"] as? Int, 2)
+            XCTAssertEqual(byStatus["open"]?["version"] as? Int, 1)
+            let migrated = try await harness.superuserCount("""
+                SELECT count(*) FROM lifecycle_history
+                 WHERE action = 'acknowledge' AND version = 2 AND occurred_at = timestamptz '2026-05-01T12:00:00Z'
+                   AND details = '{"acknowledged_by": "Duty manager"}'::jsonb
+                """)
+            XCTAssertEqual(migrated, 1)
+            let all = try await harness.superuserCount("SELECT count(*) FROM lifecycle_history")
+            XCTAssertEqual(all, 1)
+            let openID = try XCTUnwrap(byStatus["open"]?["id"] as? String)
+            let acknowledged = try harness.send("POST", "/v1/safeguarding-alerts/\(openID)/acknowledge", key: reader,
+                                                body: #"{"acknowledged_by":"Team manager","action_taken":"Visited"}"#, headers: ["If-Match": "\"1\""])
+            XCTAssertEqual(acknowledged.status, 200, acknowledged.text)
+        } catch {
+            await harness.stop()
+            throw error
+        }
+        await harness.stop()
+    }
 }

@@ -186,7 +186,7 @@ struct Table<Record: StoredRecord>: Sendable {
 
     init(_ from: String, _ columns: [Column<Record>]) {
         self.from = from
-        self.alias = String(from.split(separator: " ").dropFirst().first ?? "")
+        self.alias = String(from.split(whereSeparator: \.isWhitespace).dropFirst().first ?? "")
         self.columns = columns
     }
 
