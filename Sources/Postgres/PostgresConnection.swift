@@ -45,8 +45,8 @@ public final class PostgresConnection: @unchecked Sendable {
     private var statementNames: [StatementKey: String] = [:]
     /// Names handed out on this session (`s1`, `s2`, ...), so a name is never given twice.
     private var statementCount = 0
-    /// Which of its pool's lanes the connection was opened for (see `PostgresPool`).
-    let affinity: Int
+    /// How its pool knows it, with the lane it was opened for (see `PostgresPool`).
+    let poolID: PoolStateMachine.ConnectionID
     private let reusable = Atomic<Bool>(false)
     /// Set when the pool lends the connection after it sat idle: the next use first checks
     /// that the server is still there (see `lostWhileIdle`).
@@ -89,10 +89,10 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Opens the connection, blocking the calling thread (never the queue: `connect` calls this
     /// on a global queue, so a queue that is an HTTP event loop's never waits for a connect).
-    private init(configuration: PostgresConfiguration, evented: Bool, target: DispatchQueue?, affinity: Int) throws {
+    private init(configuration: PostgresConfiguration, evented: Bool, target: DispatchQueue?, poolID: PoolStateMachine.ConnectionID) throws {
         self.configuration = configuration
         self.evented = evented
-        self.affinity = affinity
+        self.poolID = poolID
         // An evented connection's queue never blocks, so it runs on `target` (a caller's event
         // loop: the libpq calls and the continuations they resume then stay on that loop's
         // thread) or on the global pool's few threads (measured with 64 connections on
@@ -140,14 +140,14 @@ public final class PostgresConnection: @unchecked Sendable {
     /// serial queue, such as the caller's event loop), else on the global queues.
     /// - Throws: `PostgresError` of kind `.connection`.
     public static func connect(configuration: PostgresConfiguration, target: DispatchQueue? = nil) async throws -> PostgresConnection {
-        try await connect(configuration: configuration, target: target, affinity: 0)
+        try await connect(configuration: configuration, target: target, poolID: PoolStateMachine.ConnectionID(lane: 0, number: 0))
     }
 
-    static func connect(configuration: PostgresConfiguration, target: DispatchQueue?, affinity: Int) async throws -> PostgresConnection {
+    static func connect(configuration: PostgresConfiguration, target: DispatchQueue?, poolID: PoolStateMachine.ConnectionID) async throws -> PostgresConnection {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 continuation.resume(with: Result {
-                    try PostgresConnection(configuration: configuration, evented: true, target: target, affinity: affinity)
+                    try PostgresConnection(configuration: configuration, evented: true, target: target, poolID: poolID)
                 })
             }
         }
@@ -206,7 +206,7 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Opens a connection, blocking the calling thread (start-up code, the migrator).
     static func connectBlocking(configuration: PostgresConfiguration) throws -> PostgresConnection {
-        try PostgresConnection(configuration: configuration, evented: false, target: nil, affinity: 0)
+        try PostgresConnection(configuration: configuration, evented: false, target: nil, poolID: PoolStateMachine.ConnectionID(lane: 0, number: 0))
     }
 
     func queryBlocking(_ query: PostgresQuery) throws -> [PostgresRow] {
@@ -255,7 +255,7 @@ public final class PostgresConnection: @unchecked Sendable {
         finish()
         let configuration = configuration
         DispatchQueue.global().async {
-            let opener = Result { try PostgresConnection(configuration: configuration, evented: false, target: nil, affinity: 0) }
+            let opener = Result { try PostgresConnection(configuration: configuration, evented: false, target: nil, poolID: PoolStateMachine.ConnectionID(lane: 0, number: 0)) }
             self.queue.async {
                 do {
                     let opened = try opener.get()

@@ -40,6 +40,9 @@ public struct PoolStats: Sendable, Equatable {
 ///   sleeping until its client sends it, and a few connections carry the load of many callers
 ///   (the h2o model that ARCHITECTURE.md names). An interactive transaction gets a connection
 ///   to itself.
+///
+/// Every decision above is `PoolStateMachine`'s, a value with no I/O; the pool feeds it events
+/// under one lock and carries out what it answers (opening, closing, resuming, failing).
 public final class PostgresPool: Sendable {
     public let configuration: PostgresConfiguration
     public let size: Int
@@ -50,44 +53,36 @@ public final class PostgresPool: Sendable {
     private let lanes: [DispatchQueue]
     /// Set on each lane's queue to its index.
     private let laneKey = DispatchSpecificKey<Int>()
-
+    /// The decisions (`PoolStateMachine`), and what they are about: the open connections by
+    /// id, and the continuations of the callers waiting.
     private let state: Mutex<State>
+    /// Numbers for new connections.
+    private let connectionCount = Atomic<Int>(0)
 
-    /// A slot: an idle connection, or the right to open a new one (what a waiter is resumed
-    /// with), or for a unit a place on a connection running units.
-    private enum Lease: Sendable {
+    private typealias ConnectionID = PoolStateMachine.ConnectionID
+
+    private struct State {
+        var machine: PoolStateMachine
+        var connections: [ConnectionID: PostgresConnection] = [:]
+        var waiters: [PoolStateMachine.WaiterID: CheckedContinuation<Lent, any Error>] = [:]
+        var nextWaiter = 0
+    }
+
+    /// A lease with its connection: one for the caller alone, the right to open one (the slot
+    /// is the caller's), or a place on a connection running units.
+    private enum Lent: Sendable {
         case connection(PostgresConnection)
         case newConnection
         case shared(PostgresConnection)
     }
 
-    private struct Waiter {
-        let deadline: DispatchTime
-        let continuation: CheckedContinuation<Lease, any Error>
-        /// Waiting to send a unit (any connection running units with room will do).
-        let forUnit: Bool
-    }
-
-    /// A connection running units, and how many.
-    private struct Sharing {
-        let connection: PostgresConnection
-        var units: Int
-    }
-
-    private struct State {
-        /// Idle connections by the lane they run on; the last is for callers on no lane.
-        var idle: [[PostgresConnection]]
-        /// Connections running units (counted in `inUse`), by lane likewise.
-        var sharing: [[Sharing]]
-        var idleCount = 0
-        /// Slots taken: idle, lent, or being opened.
-        var open = 0
-        var inUse = 0
-        /// In the order they came; all wait as long, so the first has the earliest deadline.
-        var waiters: [Waiter] = []
-        /// A timer is set for the first waiter's deadline.
-        var timerIsSet = false
-        var isShutDown = false
+    /// What the pool does after an event, taken from the state under the lock.
+    private struct Effects {
+        var close: [PostgresConnection] = []
+        var setTimerFor: UInt64?
+        var resume: [(CheckedContinuation<Lent, any Error>, Lent)] = []
+        var fail: [CheckedContinuation<Lent, any Error>] = []
+        var failure: PoolStateMachine.Failure = .timedOut
     }
 
     /// - Parameters:
@@ -105,23 +100,21 @@ public final class PostgresPool: Sendable {
         lanes: [DispatchQueue] = [],
         pipelineDepth: Int = 8
     ) {
+        let machine = PoolStateMachine(size: size, maxWaiters: maxWaiters, pipelineDepth: pipelineDepth,
+                                       lanes: lanes.count, acquireTimeout: acquireTimeout.nanoseconds)
         self.configuration = configuration
-        self.size = max(1, size)
+        self.size = machine.size
         self.acquireTimeout = acquireTimeout
-        self.maxWaiters = max(0, maxWaiters)
-        self.pipelineDepth = max(1, pipelineDepth)
+        self.maxWaiters = machine.maxWaiters
+        self.pipelineDepth = machine.pipelineDepth
         self.lanes = lanes
-        self.state = Mutex(State(idle: Array(repeating: [], count: lanes.count + 1),
-                                 sharing: Array(repeating: [], count: lanes.count + 1)))
+        self.state = Mutex(State(machine: machine))
         for (index, queue) in lanes.enumerated() { queue.setSpecific(key: laneKey, value: index) }
     }
 
     /// A snapshot of the pool's use.
     public var stats: PoolStats {
-        state.withLock { state in
-            PoolStats(size: size, open: state.open, inUse: state.inUse, idle: state.idleCount,
-                      waiting: state.waiters.count, units: state.sharing.joined().reduce(0) { $0 + $1.units })
-        }
+        state.withLock { $0.machine.stats }
     }
 
     // MARK: Running statements
@@ -214,20 +207,7 @@ public final class PostgresPool: Sendable {
 
     /// Closes idle connections and fails waiters; lent connections close when they come back.
     public func shutdown() {
-        let (idle, waiters) = state.withLock { state in
-            state.isShutDown = true
-            defer {
-                state.open -= state.idleCount
-                state.idle = state.idle.map { _ in [] }
-                state.idleCount = 0
-                state.waiters = []
-            }
-            return (state.idle.flatMap { $0 }, state.waiters)
-        }
-        idle.forEach { $0.close() }
-        for waiter in waiters {
-            waiter.continuation.resume(throwing: PostgresError(kind: .connection, message: "the pool is shut down"))
-        }
+        handle { machine, _ in machine.shutdown() }
     }
 
     // MARK: Acquire and release
@@ -235,7 +215,7 @@ public final class PostgresPool: Sendable {
     /// A connection for the caller alone (give it back with `release`).
     func acquire() async throws -> PostgresConnection {
         let lane = currentLane
-        return try await connection(for: try await lease(lane: lane), lane: lane)
+        return try await connection(for: try await lease(lane: lane, forUnit: false), lane: lane)
     }
 
     /// A connection to send a unit on (give it back with `finishUnit`): a place on one already
@@ -246,74 +226,134 @@ public final class PostgresPool: Sendable {
         if case .shared(let shared) = lease { return shared }
         // A new connection (or one replacing an idle one found lost): units waiting join it.
         let connection = try await connection(for: lease, lane: lane)
-        let joining: [Waiter] = state.withLock { state in
-            var sharing = Sharing(connection: connection, units: 1)
-            defer { state.sharing[connection.affinity].append(sharing) }
-            return takeUnitWaiters(&state, units: &sharing.units)
-        }
-        for waiter in joining { waiter.continuation.resume(returning: .shared(connection)) }
+        handle { machine, _ in machine.connectionOpenedForUnit(connection.poolID) }
         return connection
     }
 
-    /// Under the lock: the busiest connection running units with room for one more, on `lane`
-    /// (or, with `anyLane`, on any lane), counted in. Units pack onto few connections, so
-    /// PostgreSQL finds the next one waiting. None while a caller waits for a connection of its
-    /// own: units then take their turn in line, so the connections drain for it.
-    private func join(_ state: inout State, lane: Int, anyLane: Bool) -> PostgresConnection? {
-        guard !state.waiters.contains(where: { !$0.forUnit }) else { return nil }
-        var best: (lane: Int, index: Int)?
-        for candidate in anyLane ? state.sharing.indices : lane..<lane + 1 {
-            for (index, sharing) in state.sharing[candidate].enumerated()
-            where sharing.units < pipelineDepth && sharing.connection.isReusable {
-                if best.map({ state.sharing[$0.lane][$0.index].units < sharing.units }) ?? true { best = (candidate, index) }
-            }
-        }
-        guard let best else { return nil }
-        state.sharing[best.lane][best.index].units += 1
-        return state.sharing[best.lane][best.index].connection
-    }
-
-    /// Under the lock: the units at the head of the line, as many as a connection running
-    /// `units` has room for (counted in); the caller resumes them with `.shared`.
-    private func takeUnitWaiters(_ state: inout State, units: inout Int) -> [Waiter] {
-        var taken: [Waiter] = []
-        while units < pipelineDepth, !state.isShutDown, let first = state.waiters.first, first.forUnit {
-            taken.append(state.waiters.removeFirst())
-            units += 1
-        }
-        return taken
-    }
-
-    /// A unit on `connection` is answered: its place goes to a unit waiting at the head of the
-    /// line; the last one out gives the connection back.
+    /// A unit on `connection` is answered (see `PoolStateMachine.unitFinished`).
     private func finishUnit(on connection: PostgresConnection) {
-        let lane = connection.affinity
-        let (joining, last): ([Waiter], Bool) = state.withLock { state in
-            guard let index = state.sharing[lane].firstIndex(where: { $0.connection === connection }) else { return ([], false) }
-            state.sharing[lane][index].units -= 1
-            if connection.isReusable {
-                var units = state.sharing[lane][index].units
-                let joining = takeUnitWaiters(&state, units: &units)
-                state.sharing[lane][index].units = units
-                if !joining.isEmpty { return (joining, false) }
-            }
-            guard state.sharing[lane][index].units == 0 else { return ([], false) }
-            state.sharing[lane].remove(at: index)
-            return ([], true)
-        }
-        for waiter in joining { waiter.continuation.resume(returning: .shared(connection)) }
-        if last { release(connection) }
+        let reusable = connection.isReusable
+        handle { machine, isReusable in machine.unitFinished(on: connection.poolID, reusable: reusable, isReusable: isReusable) }
+    }
+
+    /// Takes a lent connection back (see `PoolStateMachine.connectionReleased`).
+    func release(_ connection: PostgresConnection) {
+        let reusable = connection.isReusable
+        handle { machine, isReusable in machine.connectionReleased(connection.poolID, reusable: reusable, isReusable: isReusable) }
     }
 
     private var currentLane: Int { DispatchQueue.getSpecific(key: laneKey) ?? lanes.count }
 
+    private func lease(lane: Int, forUnit: Bool) async throws -> Lent {
+        // Usually there is a slot: take it without suspending the caller (a continuation would
+        // suspend and re-enqueue the task even when resumed at once).
+        let now = DispatchTime.now().uptimeNanoseconds
+        let first = try state.withLock { state -> Lent? in
+            let connections = state.connections
+            let decision = state.machine.leaseRequested(
+                lane: lane, forUnit: forUnit, waiter: nil, now: now, isReusable: { connections[$0]?.isReusable ?? false })
+            return try lent(decision, &state)
+        }
+        if let first { return first }
+        return try await withCheckedThrowingContinuation { continuation in
+            let now = DispatchTime.now().uptimeNanoseconds
+            let (answer, timer) = state.withLock { state -> (Result<Lent, any Error>?, UInt64?) in
+                let connections = state.connections
+                let waiter = state.nextWaiter
+                switch state.machine.leaseRequested(
+                    lane: lane, forUnit: forUnit, waiter: waiter, now: now, isReusable: { connections[$0]?.isReusable ?? false }) {
+                case .lease(let lease):
+                    return (.success(lent(lease, state)), nil)
+                case .fail(let failure):
+                    return (.failure(poolError(failure)), nil)
+                case .wait(let timer):
+                    state.nextWaiter += 1
+                    state.waiters[waiter] = continuation
+                    return (nil, timer)
+                }
+            }
+            if let answer { continuation.resume(with: answer) }
+            if let timer { setTimer(for: timer) }
+        }
+    }
+
+    /// Under the lock: the connection a decision lends, nil for a wait, or the failure thrown.
+    private func lent(_ decision: PoolStateMachine.LeaseDecision, _ state: inout State) throws -> Lent? {
+        switch decision {
+        case .lease(let lease): return lent(lease, state)
+        case .fail(let failure): throw poolError(failure)
+        case .wait: return nil
+        }
+    }
+
+    /// Under the lock: `lease` with its connection. An idle connection that starts running
+    /// units is marked lent as it is taken, before any unit can be sent on it.
+    private func lent(_ lease: PoolStateMachine.Lease, _ state: State) -> Lent {
+        switch lease {
+        case .connection(let id): return .connection(state.connections[id]!)
+        case .newConnection: return .newConnection
+        case .shared(let id): return .shared(state.connections[id]!)
+        case .idleForUnit(let id):
+            let connection = state.connections[id]!
+            connection.markLent()
+            return .shared(connection)
+        }
+    }
+
+    /// Runs an event of the state machine under the lock, then carries out its actions.
+    private func handle(_ event: (inout PoolStateMachine, (ConnectionID) -> Bool) -> PoolStateMachine.Actions) {
+        let effects = state.withLock { state -> Effects in
+            let connections = state.connections
+            let actions = event(&state.machine) { connections[$0]?.isReusable ?? false }
+            var effects = Effects(setTimerFor: actions.setTimerFor, failure: actions.failure)
+            for id in actions.close {
+                if let connection = state.connections.removeValue(forKey: id) { effects.close.append(connection) }
+            }
+            for resumption in actions.resume {
+                guard let waiter = state.waiters.removeValue(forKey: resumption.waiter) else { continue }
+                effects.resume.append((waiter, lent(resumption.lease, state)))
+            }
+            effects.fail = actions.fail.compactMap { state.waiters.removeValue(forKey: $0) }
+            return effects
+        }
+        effects.close.forEach { $0.close() }
+        if let deadline = effects.setTimerFor { setTimer(for: deadline) }
+        for (waiter, lent) in effects.resume { waiter.resume(returning: lent) }
+        if !effects.fail.isEmpty {
+            let error = poolError(effects.failure)
+            for waiter in effects.fail { waiter.resume(throwing: error) }
+        }
+    }
+
+    private func poolError(_ failure: PoolStateMachine.Failure) -> PostgresError {
+        switch failure {
+        case .shutDown:
+            PostgresError(kind: .connection, message: "the pool is shut down")
+        case .tooManyWaiters:
+            PostgresError(kind: .poolTimeout,
+                          message: "all \(size) connections are in use and \(maxWaiters) callers are already waiting")
+        case .timedOut:
+            PostgresError(kind: .poolTimeout,
+                          message: "no database connection became free within \(acquireTimeout.timeInterval) seconds")
+        }
+    }
+
+    /// One timer at a time, for the first waiter (see `PoolStateMachine.deadlinePassed`).
+    private func setTimer(for deadline: UInt64) {
+        DispatchQueue.global().asyncAfter(deadline: DispatchTime(uptimeNanoseconds: deadline)) {
+            let now = DispatchTime.now().uptimeNanoseconds
+            self.handle { machine, isReusable in machine.deadlinePassed(now: now, isReusable: isReusable) }
+        }
+    }
+
     /// A lease made usable: an idle connection is lent (or, if it was lost meanwhile, replaced:
     /// its read source has usually seen the loss; if not, its first statement finds out), and a
     /// slot for a new one gets it opened.
-    private func connection(for lease: Lease, lane: Int) async throws -> PostgresConnection {
+    private func connection(for lease: Lent, lane: Int) async throws -> PostgresConnection {
         switch lease {
         case .connection(let connection):
             guard connection.isReusable else {
+                state.withLock { _ = $0.connections.removeValue(forKey: connection.poolID) }
                 connection.close()
                 return try await open(lane: lane)
             }
@@ -326,181 +366,19 @@ public final class PostgresPool: Sendable {
         }
     }
 
-    /// Opens a connection in a slot already taken, for callers on `lane`.
+    /// Opens a connection in a slot already taken, for callers on `lane`; if it cannot be
+    /// opened, the slot is given back.
     private func open(lane: Int) async throws -> PostgresConnection {
+        let id = ConnectionID(lane: lane, number: connectionCount.add(1, ordering: .relaxed).newValue)
         do {
-            return try await PostgresConnection.connect(
-                configuration: configuration, target: lane < lanes.count ? lanes[lane] : nil, affinity: lane)
+            let connection = try await PostgresConnection.connect(
+                configuration: configuration, target: lane < lanes.count ? lanes[lane] : nil, poolID: id)
+            state.withLock { $0.connections[id] = connection }
+            return connection
         } catch {
-            releaseSlot()
+            handle { machine, _ in machine.slotReleased() }
             throw error
         }
-    }
-
-    private enum Decision {
-        case lease(Lease)
-        case fail(PostgresError)
-        /// No slot: the caller must wait (registered when a continuation was given; with a
-        /// deadline when no timer is set yet and the caller must set one for it).
-        case wait(setTimerFor: DispatchTime?)
-    }
-
-    /// Under the lock: an idle connection, a slot for a new one, a failure, or a place in line
-    /// (taken only when `waiter` is given). For a unit, first a place on a connection running
-    /// units on the caller's lane, and before another lane's idle connection a place on one of
-    /// that lane's; an idle connection it takes is counted as running it at once (once seen
-    /// to be usable, and lent as such), so the units that come next can join it.
-    private func decide(_ state: inout State, lane: Int, forUnit: Bool, waiter: CheckedContinuation<Lease, any Error>?) -> Decision {
-        if state.isShutDown {
-            return .fail(PostgresError(kind: .connection, message: "the pool is shut down"))
-        }
-        if forUnit, let shared = join(&state, lane: lane, anyLane: false) {
-            return .lease(.shared(shared))
-        }
-        if let connection = state.idle[lane].popLast() {
-            return .lease(lend(connection, from: lane, forUnit: forUnit, &state))
-        }
-        if state.open < size {
-            state.open += 1
-            state.inUse += 1
-            return .lease(.newConnection)
-        }
-        if forUnit, let shared = join(&state, lane: lane, anyLane: true) {
-            return .lease(.shared(shared))
-        }
-        // Another lane's idle connection, rather than wait: the one with most to spare.
-        if state.idleCount > 0, let other = state.idle.indices.max(by: { state.idle[$0].count < state.idle[$1].count }),
-           let connection = state.idle[other].popLast() {
-            return .lease(lend(connection, from: other, forUnit: forUnit, &state))
-        }
-        guard state.waiters.count < maxWaiters else {
-            return .fail(PostgresError(
-                kind: .poolTimeout,
-                message: "all \(size) connections are in use and \(maxWaiters) callers are already waiting"))
-        }
-        guard let waiter else { return .wait(setTimerFor: nil) }
-        let deadline = DispatchTime.now() + acquireTimeout.timeInterval
-        state.waiters.append(Waiter(deadline: deadline, continuation: waiter, forUnit: forUnit))
-        guard !state.timerIsSet else { return .wait(setTimerFor: nil) }
-        state.timerIsSet = true
-        return .wait(setTimerFor: deadline)
-    }
-
-    /// Under the lock: `connection`, just taken from `lane`'s idle list, lent.
-    private func lend(_ connection: PostgresConnection, from lane: Int, forUnit: Bool, _ state: inout State) -> Lease {
-        state.idleCount -= 1
-        state.inUse += 1
-        guard forUnit, connection.isReusable else { return .connection(connection) }
-        connection.markLent()
-        state.sharing[lane].append(Sharing(connection: connection, units: 1))
-        return .shared(connection)
-    }
-
-    private func lease(lane: Int, forUnit: Bool = false) async throws -> Lease {
-        // Usually there is a slot: take it without suspending the caller (a continuation would
-        // suspend and re-enqueue the task even when resumed at once).
-        switch state.withLock({ decide(&$0, lane: lane, forUnit: forUnit, waiter: nil) }) {
-        case .lease(let lease): return lease
-        case .fail(let error): throw error
-        case .wait: break
-        }
-        return try await withCheckedThrowingContinuation { continuation in
-            switch state.withLock({ decide(&$0, lane: lane, forUnit: forUnit, waiter: continuation) }) {
-            case .lease(let lease):
-                continuation.resume(returning: lease)
-            case .fail(let error):
-                continuation.resume(throwing: error)
-            case .wait(let deadline):
-                if let deadline { setTimer(for: deadline) }
-            }
-        }
-    }
-
-    /// One timer at a time, for the first waiter: when it fires, every waiter past its deadline
-    /// gives up, and the timer is set again for the next one. (A timer for each waiter cost a
-    /// dispatch timer, and a wake-up when it fired long after, for every acquire that waited.)
-    private func setTimer(for deadline: DispatchTime) {
-        DispatchQueue.global().asyncAfter(deadline: deadline) { self.expireWaiters() }
-    }
-
-    private func expireWaiters() {
-        let now = DispatchTime.now()
-        var placed: [(Waiter, PostgresConnection)] = []
-        let (expired, next): ([Waiter], DispatchTime?) = state.withLock { state in
-            let count = state.waiters.prefix { $0.deadline <= now }.count
-            let expired = Array(state.waiters.prefix(count))
-            state.waiters.removeFirst(count)
-            if expired.contains(where: { !$0.forUnit }) { placed = placeWaitingUnits(&state) }
-            guard let first = state.waiters.first else {
-                state.timerIsSet = false
-                return (expired, nil)
-            }
-            return (expired, first.deadline)
-        }
-        if let next { setTimer(for: next) }
-        for (waiter, shared) in placed { waiter.continuation.resume(returning: .shared(shared)) }
-        for waiter in expired {
-            waiter.continuation.resume(throwing: PostgresError(
-                kind: .poolTimeout,
-                message: "no database connection became free within \(acquireTimeout.timeInterval) seconds"))
-        }
-    }
-
-    /// Takes a lent connection back (whole, or from its last unit): hands it to the first
-    /// waiter (to the units at the head of the line, as many as it takes), keeps it idle, or
-    /// (when it is no longer reusable) closes it and hands its slot on.
-    func release(_ connection: PostgresConnection) {
-        let reusable = connection.isReusable
-        var placed: [(Waiter, PostgresConnection)] = []
-        let (waiters, keep): ([Waiter], Bool) = state.withLock { state in
-            if reusable, !state.isShutDown, state.waiters.first?.forUnit == true {
-                var sharing = Sharing(connection: connection, units: 0)
-                let joining = takeUnitWaiters(&state, units: &sharing.units)
-                state.sharing[connection.affinity].append(sharing)
-                return (joining, true)  // the slot stays in use
-            }
-            if !state.waiters.isEmpty, !state.isShutDown {
-                let first = state.waiters.removeFirst()  // the slot passes on, still in use
-                placed = placeWaitingUnits(&state)
-                return ([first], reusable)
-            }
-            state.inUse -= 1
-            guard reusable, !state.isShutDown else {
-                state.open -= 1
-                return ([], false)
-            }
-            state.idle[connection.affinity].append(connection)
-            state.idleCount += 1
-            return ([], true)
-        }
-        if !keep { connection.close() }
-        for waiter in waiters {
-            waiter.continuation.resume(returning: !keep ? .newConnection : waiter.forUnit ? .shared(connection) : .connection(connection))
-        }
-        for (waiter, shared) in placed { waiter.continuation.resume(returning: .shared(shared)) }
-    }
-
-    /// Under the lock, once a caller that waited for a connection of its own has left the head
-    /// of the line: the units now at its head go where units have room (they could not join
-    /// while it waited), as many as there is room for.
-    private func placeWaitingUnits(_ state: inout State) -> [(Waiter, PostgresConnection)] {
-        var placed: [(Waiter, PostgresConnection)] = []
-        while !state.isShutDown, let first = state.waiters.first, first.forUnit,
-              let shared = join(&state, lane: state.sharing.count - 1, anyLane: true) {
-            placed.append((state.waiters.removeFirst(), shared))
-        }
-        return placed
-    }
-
-    /// Gives back a slot whose connection could not be opened.
-    private func releaseSlot() {
-        let waiter: Waiter? = state.withLock { state in
-            if !state.waiters.isEmpty, !state.isShutDown { return state.waiters.removeFirst() }
-            state.inUse -= 1
-            state.open -= 1
-            return nil
-        }
-        waiter?.continuation.resume(returning: .newConnection)
     }
 }
 
@@ -654,5 +532,12 @@ extension Duration {
     var timeInterval: TimeInterval {
         let (seconds, attoseconds) = components
         return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+
+    /// The duration in whole nanoseconds (0 when negative).
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        guard seconds >= 0 else { return 0 }
+        return UInt64(seconds) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
     }
 }
