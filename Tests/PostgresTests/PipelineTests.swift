@@ -159,6 +159,36 @@ final class PipelineTests: XCTestCase {
         }
     }
 
+    func testATransactionsStatementsGoOneAfterAnotherAndNothingRunsOnceItIsOver() async throws {
+        try await withTestPool(size: 2) { pool, _ in
+            try await pool.execute("CREATE TABLE items (n int PRIMARY KEY)")
+            // A statement sent while the first is unanswered is refused: it would not follow BEGIN.
+            try await pool.transaction { transaction in
+                async let first = transaction.query("SELECT pg_sleep(1)")
+                try await Task.sleep(for: .milliseconds(100))
+                let early = try await expectPostgresError { try await transaction.query("SELECT 1") }
+                XCTAssertTrue(early.message.contains("one after another"), early.message)
+                _ = try await first
+                try await transaction.execute("INSERT INTO items VALUES (\(1))")  // answered: the next may go
+            }
+            // A statement queued after the commit cannot run, and says so.
+            let late = try await expectPostgresError {
+                try await pool.transaction { transaction in
+                    _ = try await transaction.queryAndCommit("INSERT INTO items VALUES (\(2)) RETURNING n")
+                    transaction.enqueue("INSERT INTO items VALUES (\(3))")
+                }
+            }
+            XCTAssertTrue(late.message.contains("queued after the transaction committed"), late.message)
+            // A transaction kept past its body sends nothing.
+            let kept = try await pool.transaction { $0 }
+            let after = try await expectPostgresError { try await kept.execute("INSERT INTO items VALUES (\(4))") }
+            XCTAssertTrue(after.message.contains("after its body returned"), after.message)
+            let rows = try await pool.query("SELECT n FROM items ORDER BY n")
+            XCTAssertEqual(try rows.map { try $0.decode(Int.self, column: "n") }, [1, 2])
+            XCTAssertEqual(pool.stats.inUse, 0)
+        }
+    }
+
     func testALentConnectionLostWhileIdleIsReplacedBeforeItsFirstStatement() async throws {
         try await withTestPool(size: 1) { pool, database in
             let pid = try await pool.firstRow("SELECT pg_backend_pid() AS pid").decode(Int.self, column: "pid")
