@@ -15,18 +15,24 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        // Value types every layer uses: CalendarDate, Timestamp text, SHA256. Knows nothing of
+        // the domain, HTTP or PostgreSQL.
+        .target(name: "HeardCore"),
         // HTTP/1.1 on Dispatch. Knows nothing of the domain.
         .target(name: "HTTPServer"),
         // libpq, pooling, transactions, migrations. Knows nothing of the domain.
-        .target(name: "Postgres", dependencies: ["CLibPQ"]),
+        .target(name: "Postgres", dependencies: ["CLibPQ", "HeardCore"]),
+        // A private PostgreSQL cluster (initdb, pg_ctl) for local runs and tests.
+        .target(name: "EmbeddedPostgres", dependencies: ["Postgres"]),
         // The domain: one folder per area.
-        .target(name: "HeardAPI", dependencies: ["HTTPServer", "Postgres"]),
-        .executableTarget(name: "heard", dependencies: ["HeardAPI", "HTTPServer", "Postgres"]),
+        .target(name: "HeardAPI", dependencies: ["HeardCore", "HTTPServer", "Postgres"]),
+        .executableTarget(name: "heard", dependencies: ["HeardAPI", "HTTPServer", "Postgres", "EmbeddedPostgres"]),
         // What the test targets share: a raw-socket client, scratch databases, the built binary.
         .target(name: "HeardTesting", dependencies: ["HTTPServer", "Postgres", "HeardAPI"], path: "Tests/HeardTesting"),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HeardTesting"]),
-        .testTarget(name: "PostgresTests", dependencies: ["Postgres"]),
-        .testTarget(name: "HeardAPITests", dependencies: ["HeardAPI", "HTTPServer", "Postgres", "HeardTesting"]),
+        .testTarget(name: "HeardCoreTests", dependencies: ["HeardCore"]),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "EmbeddedPostgres"]),
+        .testTarget(name: "HeardAPITests", dependencies: ["HeardAPI", "HTTPServer", "Postgres", "EmbeddedPostgres", "HeardTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import HeardCore
 
 /// One migration file, `NNNN_short_name.sql`.
 public struct Migration: Sendable, Hashable {

@@ -158,28 +158,35 @@ public final class PostgresConnection: @unchecked Sendable {
         }
     }
 
+    // MARK: Blocking API (start-up code: the migrator, the embedded cluster)
+
+    /// Opens a connection whose calls block the calling thread.
+    /// - Throws: `PostgresError` of kind `.connection`.
+    public static func connectBlocking(configuration: PostgresConfiguration) throws -> PostgresConnection {
+        try PostgresConnection(configuration: configuration, evented: false, target: nil, poolID: PoolStateMachine.ConnectionID(lane: 0, number: 0))
+    }
+
+    /// Runs a statement on a connection from `connectBlocking` and returns its rows.
+    public func queryBlocking(_ query: PostgresQuery) throws -> [PostgresRow] {
+        try queue.sync { try run(query) }.rows
+    }
+
+    /// `simpleExecute`, on a connection from `connectBlocking`.
+    public func simpleExecuteBlocking(_ sql: String) throws {
+        try queue.sync { try runSimple(sql) }
+    }
+
+    /// Closes a connection from `connectBlocking` before returning.
+    public func closeBlocking() {
+        reusable.store(false, ordering: .relaxed)
+        queue.sync { finish() }
+    }
+
     // MARK: Internal API
 
     /// False once the connection is lost, closed, or left inside a transaction: the pool
     /// then discards it rather than lend it again.
     var isReusable: Bool { reusable.load(ordering: .relaxed) }
-    /// Opens a connection, blocking the calling thread (start-up code, the migrator).
-    static func connectBlocking(configuration: PostgresConfiguration) throws -> PostgresConnection {
-        try PostgresConnection(configuration: configuration, evented: false, target: nil, poolID: PoolStateMachine.ConnectionID(lane: 0, number: 0))
-    }
-
-    func queryBlocking(_ query: PostgresQuery) throws -> [PostgresRow] {
-        try queue.sync { try run(query) }.rows
-    }
-
-    func simpleExecuteBlocking(_ sql: String) throws {
-        try queue.sync { try runSimple(sql) }
-    }
-
-    func closeBlocking() {
-        reusable.store(false, ordering: .relaxed)
-        queue.sync { finish() }
-    }
 
     /// Called by the pool as it lends an idle connection: the next use checks first that the
     /// server is still there, and opens the connection afresh if it is not (see `lostWhileIdle`).

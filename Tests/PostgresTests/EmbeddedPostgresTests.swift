@@ -1,3 +1,4 @@
+@testable import EmbeddedPostgres
 import Foundation
 import XCTest
 @testable import Postgres

@@ -1,5 +1,5 @@
 import XCTest
-@testable import Postgres
+import HeardCore
 
 final class SHA256Tests: XCTestCase {
     func testKnownVectors() {

@@ -108,11 +108,3 @@ public struct CalendarDate: Sendable, Hashable, Comparable, Codable, CustomStrin
         }
     }
 }
-
-extension CalendarDate: PostgresCodable {
-    public static var postgresType: PostgresDataType { .date }
-    public var postgresText: String? { description }
-    public static var postgresTypeName: String { "date" }
-    public static func accepts(_ type: PostgresDataType) -> Bool { type == .date }
-    public init?(postgresText text: String, type: PostgresDataType) { self.init(text) }
-}

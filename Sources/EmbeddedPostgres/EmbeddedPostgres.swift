@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import Synchronization
 
 /// A private PostgreSQL cluster in a data directory, for local runs and tests.
