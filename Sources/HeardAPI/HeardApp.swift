@@ -45,6 +45,8 @@ public struct HeardApp: Sendable {
         FeedbackRoutes(access: access, measures: measures).add(to: &router)
         SafeguardingRoutes(access: access).add(to: &router)
         ClosureDayRoutes(access: access).add(to: &router)
+        ParticipantRoutes(access: access).add(to: &router)
+        ConsentRoutes(access: access).add(to: &router)
         return router.build(cors: cors, mapError: Self.problem(for:))
     }
 

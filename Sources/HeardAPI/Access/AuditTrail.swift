@@ -85,4 +85,13 @@ public struct AuditResource: RawRepresentable, Sendable, Hashable {
     static let measure = AuditResource(rawValue: "measure")
     static let closureDay = AuditResource(rawValue: "closure_day")
     static let system = AuditResource(rawValue: "system")
+    static let participant = AuditResource(rawValue: "participant")
+    static let consent = AuditResource(rawValue: "consent")
+    static let participantGroup = AuditResource(rawValue: "participant_group")
+    static let groupMembership = AuditResource(rawValue: "group_membership")
+    static let trainingRecord = AuditResource(rawValue: "training_record")
+    static let reward = AuditResource(rawValue: "reward")
+    static let activity = AuditResource(rawValue: "activity")
+    static let tenantSettings = AuditResource(rawValue: "tenant_settings")
+    static let participationReport = AuditResource(rawValue: "participation_report")
 }

@@ -107,6 +107,27 @@ public struct FieldReader {
         return result
     }
 
+    /// An array of ids (`name[i]` named when one is not a UUID or repeats), 1 to `maxCount` of them.
+    public mutating func uuidList(_ name: String, maxCount: Int, required: Bool = true) -> [UUID]? {
+        guard let value = raw(name) else { _ = missing(name, required: required); return nil }
+        guard case .array(let elements) = value else { reject(name, "must be an array, not \(value.typeName)"); return nil }
+        guard (1...maxCount).contains(elements.count) else { reject(name, "must have 1 to \(maxCount) items"); return nil }
+        var result: [UUID] = []
+        var seen = Set<UUID>()
+        for (index, element) in elements.enumerated() {
+            guard case .string(let text) = element, let id = UUID(uuidString: text) else {
+                errors.append(FieldError(field: "\(path(name))[\(index)]", message: "must be a UUID"))
+                continue
+            }
+            if !seen.insert(id).inserted {
+                errors.append(FieldError(field: "\(path(name))[\(index)]", message: "appears more than once"))
+                continue
+            }
+            result.append(id)
+        }
+        return result
+    }
+
     /// A date `YYYY-MM-DD`.
     public mutating func date(_ name: String, required: Bool = true) -> CalendarDate? {
         guard let value = raw(name) else { _ = missing(name, required: required); return nil }

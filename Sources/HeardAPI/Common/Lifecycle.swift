@@ -37,15 +37,23 @@ where State.RawValue == String, Action.RawValue == String {
         }
     }
 
-    /// A text field an action carries: stored in the record's column of the same name.
+    /// A field an action carries: text stored in the record's column of the same name, or a
+    /// day (`YYYY-MM-DD`) stored in the `date` column it names.
     struct ActionField: Sendable {
         let name: String
         let maxLength: Int
         /// Narrative: kept out of the history row, like any free text.
         let isFreeText: Bool
+        var column: String
+        var isDate = false
 
         static func text(_ name: String, _ maxLength: Int, freeText: Bool = false) -> ActionField {
-            ActionField(name: name, maxLength: maxLength, isFreeText: freeText)
+            ActionField(name: name, maxLength: maxLength, isFreeText: freeText, column: name)
+        }
+
+        /// The day the action takes effect (`on`), stored in `column` (`withdrawn_on`).
+        static func date(_ name: String, column: String) -> ActionField {
+            ActionField(name: name, maxLength: 10, isFreeText: false, column: column, isDate: true)
         }
     }
 
@@ -99,7 +107,7 @@ where State.RawValue == String, Action.RawValue == String {
         var values: [String: String] = [:]
         var seen = Set<String>()
         for field in transitions.filter({ $0.action == action }).flatMap(\.fields) where seen.insert(field.name).inserted {
-            values[field.name] = body.string(field.name, maxLength: field.maxLength)
+            values[field.name] = field.isDate ? body.date(field.name)?.description : body.string(field.name, maxLength: field.maxLength)
         }
         return values
     }
@@ -114,7 +122,7 @@ where State.RawValue == String, Action.RawValue == String {
         var details: [(String, JSONValue)] = []
         for field in transition.fields {
             let value = fields[field.name]
-            assignments.append("\(unsafeRaw: field.name) = \(value)")
+            assignments.append("\(unsafeRaw: field.column) = \(value)::\(unsafeRaw: field.isDate ? "date" : "text")")
             if !field.isFreeText { details.append((field.name, value.map(JSONValue.string) ?? .null)) }
         }
         let principal = tx.principal

@@ -10,7 +10,11 @@ import Postgres
 ///   row more than the page is read to know there is a next);
 /// - JSON (`items`, `next_cursor`) or, where declared, CSV (`Accept: text/csv` or
 ///   `format=csv`; header row, formula guard, `Content-Disposition`), with `Link: rel="next"`;
-/// - one transaction in the caller's tenant, audited as a list or an export with its row count.
+/// - one transaction in the caller's tenant, audited as a list or an export with its row count;
+/// - where a filter asks about a day (`ListFilter.onDay`), the `as_of` parameter (a date,
+///   default today in England) that every such filter judges on;
+/// - for a list below a record (`/v1/participants/{id}/consents`), that record's 404 and the
+///   condition that keeps to it (`ListParent`).
 ///
 /// ```swift
 /// static let list = ListEndpoint<AuditEvent, Void>(
@@ -25,6 +29,8 @@ struct ListEndpoint<Record: StoredRecord, Context: Sendable>: Sendable {
     var filters: [ListFilter<Context>]
     /// `from` and `to`, whole days, when the list has them.
     var days: DayRange?
+    /// The record the list is below, named by a path parameter; nil for a top-level list.
+    var parent: ListParent?
     let order: ListOrder
     /// The CSV download's file name; nil when the list answers JSON only.
     var csvFilename: String?
@@ -59,6 +65,13 @@ struct ListEndpoint<Record: StoredRecord, Context: Sendable>: Sendable {
         return list
     }
 
+    /// This list, of the records below the one `parent` names.
+    func below(_ parent: ListParent) -> ListEndpoint {
+        var list = self
+        list.parent = parent
+        return list
+    }
+
     /// This list, exported with the columns `columns` makes of the record's own.
     func exporting(_ columns: @escaping @Sendable ([CSVColumn<Record>], Context) -> [CSVColumn<Record>]) -> ListEndpoint {
         var list = self
@@ -68,20 +81,31 @@ struct ListEndpoint<Record: StoredRecord, Context: Sendable>: Sendable {
 
     /// Answers `GET` on the list.
     func respond(_ request: Request, _ context: AccessContext) async throws -> Response {
-        var query = QueryReader(request.query, allowed: Set(filters.map(\.name) + (days.map { _ in ["from", "to"] } ?? [])))
+        let judgesADay = filters.contains(where: \.usesDay)
+        var query = QueryReader(request.query, allowed: Set(filters.map(\.name) + (days.map { _ in ["from", "to"] } ?? [])
+                                                           + (judgesADay ? ["as_of"] : [])))
+        let parentID = try parent.map { parent throws(HTTPError) in
+            guard let id = UUID(uuidString: request.parameter(parent.parameter)) else { throw parent.notFound }
+            return id
+        }
         let limit = query.limit()
         let after = query.cursor(order)
         let format = csvFilename == nil ? ListFormat.json : query.format(accept: request.headers["Accept"])
         let conditions = filters.compactMap { $0.read(&query) }
         let range = days.flatMap { $0.read(&query) }
+        let asOf = (judgesADay ? query.date("as_of") : nil) ?? WorkingDayCalendar.localDay(of: context.now)
         try query.finish()
 
         let listRequest = ListRequest(now: context.now, includeFreeText: context.principal.has(.freeTextRead))
         let table = Record.table
         let (page, hasMore, csv) = try await context.transaction { tx -> ([(Record, [String])], Bool, [CSVColumn<Record>]) in
-            let prepared = try await prepare(tx, listRequest)
             var sql: [SQLFragment] = ["\(unsafeRaw: table.alias).tenant_id = \(tx.principal.tenantID)"]
-            for condition in conditions { sql.append(try condition(prepared)) }
+            if let parent, let parentID {
+                guard try await parent.exists(parentID, on: tx) else { throw parent.notFound }
+                sql.append(parent.condition(parentID))
+            }
+            let prepared = try await prepare(tx, listRequest)
+            for condition in conditions { sql.append(try condition(prepared, asOf)) }
             if let range { sql += range }
             if let after { sql.append(order.after(after)) }
             let rows = try await tx.query("""
@@ -120,8 +144,11 @@ extension ListEndpoint where Context == Void {
 /// clause when given (the value bound; the column constant SQL).
 struct ListFilter<Context>: Sendable {
     let name: String
-    /// Reads the parameter (problems go to the reader); nil when absent.
-    let read: @Sendable (inout QueryReader) -> (@Sendable (Context) throws -> SQLFragment)?
+    /// Whether the condition is judged on the list's `as_of` day.
+    var usesDay = false
+    /// Reads the parameter (problems go to the reader); nil when absent. The condition gets what
+    /// `prepare` read and the `as_of` day.
+    let read: @Sendable (inout QueryReader) -> (@Sendable (Context, CalendarDate) throws -> SQLFragment)?
 
     /// A condition built from the parameter's value: `read` validates it, `condition` makes
     /// the SQL from it and what `prepare` read.
@@ -129,7 +156,17 @@ struct ListFilter<Context>: Sendable {
                                         condition: @escaping @Sendable (Value, Context) throws -> SQLFragment) -> ListFilter {
         ListFilter(name: name) { reader in
             guard let value = read(&reader, name) else { return nil }
-            return { context in try condition(value, context) }
+            return { context, _ in try condition(value, context) }
+        }
+    }
+
+    /// A condition that holds or not on a day: judged on the list's `as_of` (a date parameter,
+    /// default today in England), which the list accepts once it has such a filter.
+    static func onDay<Value: Sendable>(_ name: String, read: @escaping @Sendable (inout QueryReader, String) -> Value?,
+                                       condition: @escaping @Sendable (Value, CalendarDate) -> SQLFragment) -> ListFilter {
+        ListFilter(name: name, usesDay: true) { reader in
+            guard let value = read(&reader, name) else { return nil }
+            return { _, day in condition(value, day) }
         }
     }
 
@@ -155,11 +192,41 @@ struct ListFilter<Context>: Sendable {
     }
 }
 
+/// The record a list is below: the path parameter naming it (404 when it is not the caller's)
+/// and the condition that keeps the list to it.
+struct ListParent: Sendable {
+    let parameter: String
+    /// The parent's table (constant SQL), with `tenant_id` and `id`.
+    let table: String
+    let notFound: HTTPError
+    /// The condition on the list's rows, given the parent's id.
+    let condition: @Sendable (UUID) -> SQLFragment
+
+    /// `column = <parent id>`.
+    init(_ parameter: String = "id", table: String, column: String, notFound: HTTPError) {
+        self.init(parameter, table: table, notFound: notFound) { id in "\(unsafeRaw: column) = \(id)" }
+    }
+
+    init(_ parameter: String = "id", table: String, notFound: HTTPError, condition: @escaping @Sendable (UUID) -> SQLFragment) {
+        self.parameter = parameter
+        self.table = table
+        self.notFound = notFound
+        self.condition = condition
+    }
+
+    /// Whether the caller's tenant (and organisation) has the parent.
+    func exists(_ id: UUID, on tx: TenantTransaction) async throws -> Bool {
+        try await !tx.query("SELECT 1 FROM \(unsafeRaw: table) WHERE tenant_id = \(tx.principal.tenantID) AND id = \(id)").isEmpty
+    }
+}
+
 /// `from` and `to`: whole days, both included, on an instant column, as days in UTC or in
-/// England (London's midnight, GMT or BST). `to` before `from` is a 400.
+/// England (London's midnight, GMT or BST), or on a `date` column. `to` before `from` is a 400.
 struct DayRange: Sendable {
     enum Zone: Sendable {
         case utc, england
+        /// The column is a `date`: compared as days.
+        case date
     }
 
     let column: String
@@ -168,7 +235,7 @@ struct DayRange: Sendable {
     func start(of day: CalendarDate) -> Date {
         switch zone {
         case .utc: Date(timeIntervalSince1970: TimeInterval(day.daysSince1970) * 86_400)
-        case .england: WorkingDayCalendar.startOfLocalDay(day)
+        case .england, .date: WorkingDayCalendar.startOfLocalDay(day)
         }
     }
 
@@ -176,6 +243,11 @@ struct DayRange: Sendable {
         let from = query.date("from"), to = query.date("to")
         if let from, let to, to < from { query.reject("to", "must not be before from") }
         var conditions: [SQLFragment] = []
+        if zone == .date {
+            if let from { conditions.append("\(unsafeRaw: column) >= \(from)") }
+            if let to { conditions.append("\(unsafeRaw: column) <= \(to)") }
+            return conditions.isEmpty ? nil : conditions
+        }
         if let from { conditions.append("\(unsafeRaw: column) >= \(start(of: from))") }
         if let to { conditions.append("\(unsafeRaw: column) < \(start(of: to.adding(days: 1)))") }
         return conditions.isEmpty ? nil : conditions

@@ -9,10 +9,24 @@ struct NewFeedback: Sendable {
         var score: Int
     }
 
+    /// Optional equality data, as feedback and participants carry it.
     struct Equality: Sendable {
         var gender: Gender?
         var ethnicity: Ethnicity?
         var disability: Disability?
+
+        /// The `equality` object of `fields`, if sent.
+        static func read(_ fields: inout FieldReader) -> Equality? {
+            guard var nested = fields.object("equality") else { return nil }
+            let equality = Equality(gender: nested.vocabulary("gender", Gender.self, required: false),
+                                    ethnicity: nested.vocabulary("ethnicity", Ethnicity.self, required: false),
+                                    disability: nested.vocabulary("disability", Disability.self, required: false))
+            fields.absorb(nested)
+            return equality
+        }
+
+        /// Nil when no field is given.
+        var nonEmpty: Equality? { gender == nil && ethnicity == nil && disability == nil ? nil : self }
     }
 
     var sourceSystem: String
@@ -70,13 +84,7 @@ struct NewFeedback: Sendable {
         if anonymous && consent { fields.reject("consent_to_follow_up", "cannot be true when the feedback is anonymous") }
         if anonymous && subjectRef != nil { fields.reject("subject_ref", "must be absent when the feedback is anonymous") }
 
-        var equality: Equality?
-        if var nested = fields.object("equality") {
-            equality = Equality(gender: nested.vocabulary("gender", Gender.self, required: false),
-                                ethnicity: nested.vocabulary("ethnicity", Ethnicity.self, required: false),
-                                disability: nested.vocabulary("disability", Disability.self, required: false))
-            fields.absorb(nested)
-        }
+        let equality = Equality.read(&fields)
 
         var responses: [Response] = []
         var seen = Set<String>()
@@ -120,28 +128,16 @@ struct NewFeedback: Sendable {
     /// microsecond): a retry with the same content has the same hash, whatever its key order.
     /// Stored with every record, so the form never changes (ContentHashTests pins it).
     private func canonicalHash() -> String {
-        // Each part as its UTF-8 length, ':', its bytes: length-prefixed, so no two different
-        // lists join into the same text. An absent value is the one character U+0000, which no
-        // present value can be (JSON strings here hold no NUL). Written straight into one buffer.
-        var canonical: [UInt8] = []
-        canonical.reserveCapacity(256 + (comment?.utf8.count ?? 0))
-        func add(_ part: String?) {
-            guard var part else { return canonical.append(contentsOf: [UInt8(ascii: "1"), UInt8(ascii: ":"), 0]) }
-            part.withUTF8 { bytes in
-                canonical.append(contentsOf: String(bytes.count).utf8)
-                canonical.append(UInt8(ascii: ":"))
-                canonical.append(contentsOf: bytes)
-            }
+        var canonical = CanonicalContent(capacity: 256 + (comment?.utf8.count ?? 0))
+        for part in [sourceSystem, externalID, channel.rawValue, respondentRole.rawValue, ageBand.rawValue, serviceArea.rawValue, team,
+                     stage.rawValue, kind.rawValue, String(Int64((givenAt.timeIntervalSince1970 * 1_000_000).rounded())),
+                     subjectRef, comment, String(anonymous), String(consentToFollowUp), String(safeguardingConcern),
+                     equality?.gender?.rawValue, equality?.ethnicity?.rawValue, equality?.disability?.rawValue, organisation] {
+            canonical.add(part)
         }
-        add(sourceSystem); add(externalID); add(channel.rawValue); add(respondentRole.rawValue); add(ageBand.rawValue)
-        add(serviceArea.rawValue); add(team); add(stage.rawValue); add(kind.rawValue)
-        add(String(Int64((givenAt.timeIntervalSince1970 * 1_000_000).rounded())))
-        add(subjectRef); add(comment); add(String(anonymous)); add(String(consentToFollowUp)); add(String(safeguardingConcern))
-        add(equality?.gender?.rawValue); add(equality?.ethnicity?.rawValue); add(equality?.disability?.rawValue)
-        add(organisation)
         for response in responses.sorted(by: { $0.measure.code < $1.measure.code }) {
-            add(response.measure.code + "=" + String(response.score))
+            canonical.add(response.measure.code + "=" + String(response.score))
         }
-        return SHA256.hexDigest(canonical)
+        return canonical.sha256
     }
 }

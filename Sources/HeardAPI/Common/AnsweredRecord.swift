@@ -1,0 +1,38 @@
+import Foundation
+import HTTPServer
+
+/// A record answered on its own: with its `ETag` (its version) and `Location` (its path), and
+/// read by one `GET` that is the same for every such record.
+protocol AnsweredRecord: StoredRecord {
+    var id: UUID { get }
+    var version: Int { get }
+    /// The record's path (`/v1/participants/<id>`).
+    var location: String { get }
+}
+
+extension AnsweredRecord {
+    var etag: String { ETag.of(version: version) }
+
+    /// The record as JSON with its `ETag` and `Location`.
+    func response(status: HTTPStatus) -> Response {
+        var response = Response.json(self, status: status)
+        response.headers.add(name: "ETag", value: etag)
+        response.headers.add(name: "Location", value: location)
+        return response
+    }
+
+    /// A `GET` of one record: `find` reads it in the caller's tenant (free text when the key may
+    /// read it); audited as a read; `notFound` when absent (another tenant's included); 304 to
+    /// a matching `If-None-Match`.
+    static func read(_ request: Request, _ context: AccessContext, resource: AuditResource, notFound: HTTPError,
+                     _ find: @Sendable (TenantTransaction, _ includeFreeText: Bool) async throws -> Self?) async throws -> Response {
+        let includeFreeText = context.principal.has(.freeTextRead)
+        let record = try await context.transaction { tx in
+            let record = try await find(tx, includeFreeText)
+            if let record { tx.audit(.read, resource, id: record.id.lowercased) }
+            return record
+        }
+        guard let record else { throw notFound }
+        return IfNoneMatch.notModified(request, etag: record.etag) ?? record.response(status: .ok)
+    }
+}
