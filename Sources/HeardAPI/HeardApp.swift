@@ -46,7 +46,10 @@ public struct HeardApp: Sendable {
         SafeguardingRoutes(access: access).add(to: &router)
         ClosureDayRoutes(access: access).add(to: &router)
         ParticipantRoutes(access: access).add(to: &router)
-        ConsentRoutes(access: access).add(to: &router)
+        ConsentRoutes.add(to: &router, access: access)
+        GroupRoutes(access: access).add(to: &router)
+        TrainingRoutes.endpoints.add(to: &router, access: access)
+        RewardRoutes.endpoints.add(to: &router, access: access)
         return router.build(cors: cors, mapError: Self.problem(for:))
     }
 

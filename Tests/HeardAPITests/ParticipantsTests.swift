@@ -18,14 +18,19 @@ enum ParticipationSamples {
         #"{"given_by":"\#(givenBy)","given_on":"\#(givenOn)","purposes":\#(purposes)}"#
     }
 
+    /// The id of what `response` created, or an error saying what could not be done.
+    static func createdID(_ response: RawResponse, _ what: String) throws -> String {
+        guard response.status == 201, let id = response.json["id"] as? String else {
+            throw IsolationFailure(description: "could not \(what): \(response.status) \(response.text)")
+        }
+        return id
+    }
+
     /// Creates a participant and returns its id.
     static func makeParticipant(_ harness: AccessHarness, key: String, ref: String = UUID().lowercased, ageBand: String = "13_to_15",
                                 overrides: [String: String] = [:]) throws -> String {
         let response = try harness.send("POST", "/v1/participants", key: key, body: participant(ref: ref, ageBand: ageBand, overrides: overrides))
-        guard response.status == 201, let id = response.json["id"] as? String else {
-            throw IsolationFailure(description: "could not create a participant: \(response.status) \(response.text)")
-        }
-        return id
+        return try createdID(response, "create a participant")
     }
 
     /// Gives `participant` consent and returns the consent's id.
@@ -33,10 +38,7 @@ enum ParticipationSamples {
                             givenOn: String = "2026-01-10", purposes: String = #"["involvement"]"#) throws -> String {
         let response = try harness.send("POST", "/v1/participants/\(participant)/consents", key: key,
                                         body: consent(givenBy: givenBy, givenOn: givenOn, purposes: purposes))
-        guard response.status == 201, let id = response.json["id"] as? String else {
-            throw IsolationFailure(description: "could not give consent: \(response.status) \(response.text)")
-        }
-        return id
+        return try createdID(response, "give consent")
     }
 }
 

@@ -107,6 +107,13 @@ public struct FieldReader {
         return result
     }
 
+    /// An id (a UUID).
+    public mutating func uuid(_ name: String, required: Bool = true) -> UUID? {
+        guard let value = raw(name) else { _ = missing(name, required: required); return nil }
+        guard case .string(let text) = value, let id = UUID(uuidString: text) else { reject(name, "must be a UUID"); return nil }
+        return id
+    }
+
     /// An array of ids (`name[i]` named when one is not a UUID or repeats), 1 to `maxCount` of them.
     public mutating func uuidList(_ name: String, maxCount: Int, required: Bool = true) -> [UUID]? {
         guard let value = raw(name) else { _ = missing(name, required: required); return nil }

@@ -145,3 +145,39 @@ where State.RawValue == String, Action.RawValue == String {
         return try rows.first?.decode(Int.self, column: "version")
     }
 }
+
+extension Lifecycle {
+    /// `POST <record>/<action>`, whole: the action's fields read from the body (422), the record
+    /// found (404), the action allowed in its state (409), `check` passed (422), `If-Match` when
+    /// sent (412); then applied with its history row, audited, and the record answered as it
+    /// now stands.
+    func perform<Record: AnsweredRecord>(_ action: Action, _ request: Request, _ context: AccessContext, notFound: HTTPError,
+                                         state: @escaping @Sendable (Record) -> State,
+                                         check: @escaping @Sendable (Record, [String: String]) throws -> Void = { _, _ in },
+                                         find: @escaping @Sendable (TenantTransaction) async throws -> Record?) async throws -> Response {
+        let ifMatch = IfMatch(request)
+        var body = try FieldReader(body: request.body)
+        let fields = self.fields(of: action, from: &body)
+        try body.finish()
+        let record = try await context.transaction { tx -> Record in
+            guard let current = try await find(tx) else { throw notFound }
+            let transition = try self.transition(action, from: state(current))
+            try check(current, fields)
+            try ifMatch?.check(current: current.etag)
+            guard try await apply(transition, to: current.id, version: current.version, fields: fields, on: tx) != nil else {
+                throw IfMatch.changedMeanwhile
+            }
+            tx.audit(.update, resource, id: current.id.lowercased)
+            guard let record = try await find(tx) else { throw notFound }
+            return record
+        }
+        return record.response(status: .ok)
+    }
+
+    /// The 422 for a dated action's `on` (as `fields` read it) before `day`, the day the record
+    /// began (`what` says which: "the consent was given").
+    func rejectDay(_ on: String?, before day: CalendarDate, _ what: String) throws(HTTPError) {
+        guard let on = on.flatMap(CalendarDate.init), on < day else { return }
+        throw HTTPError.validation([FieldError(field: "on", message: "must not be before the day \(what) (\(day))")])
+    }
+}
