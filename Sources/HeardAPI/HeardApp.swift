@@ -50,6 +50,8 @@ public struct HeardApp: Sendable {
         GroupRoutes(access: access).add(to: &router)
         TrainingRoutes.endpoints.add(to: &router, access: access)
         RewardRoutes.endpoints.add(to: &router, access: access)
+        ActivityRoutes(access: access).add(to: &router)
+        TenantSettingsRoutes(access: access).add(to: &router)
         return router.build(cors: cors, mapError: Self.problem(for:))
     }
 

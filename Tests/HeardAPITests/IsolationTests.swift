@@ -21,7 +21,7 @@ struct IsolatedResource: Sendable {
     var deletable: Bool
     var csv: Bool
 
-    static let all: [IsolatedResource] = [.apiKey, .feedback, .safeguardingAlert, .participant, .consent, .group, .membership, .training, .reward]
+    static let all: [IsolatedResource] = [.apiKey, .feedback, .safeguardingAlert, .participant, .consent, .group, .membership, .training, .reward, .activity]
 
     static let apiKey = IsolatedResource(
         name: "api_key", scopes: [.admin],

@@ -51,6 +51,11 @@ public struct FieldReader {
         return value == .null ? nil : value
     }
 
+    /// Whether `name` is sent as JSON `null` (which `raw` and the typed readers take as absent).
+    public func isNull(_ name: String) -> Bool {
+        members.contains { $0.key == name && $0.value == .null }
+    }
+
     private mutating func missing(_ name: String, required: Bool) -> Bool {
         if required { reject(name, "is required") }
         return true

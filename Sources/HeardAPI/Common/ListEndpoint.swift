@@ -186,6 +186,11 @@ struct ListFilter<Context>: Sendable {
         custom(name, read: { $0.bool($1) }, condition: { value, _ in "\(unsafeRaw: column) = \(value)" })
     }
 
+    /// `column = value`, a whole number within `range`.
+    static func integer(_ name: String, _ column: String, in range: ClosedRange<Int>) -> ListFilter {
+        custom(name, read: { $0.integer($1, in: range) }, condition: { value, _ in "\(unsafeRaw: column) = \(value)" })
+    }
+
     /// `column = value`, a UUID.
     static func uuid(_ name: String, _ column: String) -> ListFilter {
         custom(name, read: { $0.uuid($1) }, condition: { value, _ in "\(unsafeRaw: column) = \(value)" })

@@ -95,6 +95,16 @@ public struct QueryReader {
         return value
     }
 
+    /// A whole number within `range`.
+    public mutating func integer(_ name: String, in range: ClosedRange<Int>) -> Int? {
+        guard let text = query[name] else { return nil }
+        guard let value = Int(text), range.contains(value) else {
+            errors.append(FieldError(field: name, message: "must be a whole number from \(range.lowerBound) to \(range.upperBound)"))
+            return nil
+        }
+        return value
+    }
+
     /// `true` or `false`.
     public mutating func bool(_ name: String) -> Bool? {
         guard let text = query[name] else { return nil }
