@@ -52,6 +52,7 @@ public struct HeardApp: Sendable {
         RewardRoutes.endpoints.add(to: &router, access: access)
         ActivityRoutes(access: access).add(to: &router)
         TenantSettingsRoutes(access: access).add(to: &router)
+        router.get("/v1/reports/participation", access.secure(.reportsRead, resource: .participationReport, ParticipationReport.respond))
         return router.build(cors: cors, mapError: Self.problem(for:))
     }
 

@@ -299,3 +299,28 @@ public enum JSONValue: Sendable, Equatable {
 extension UInt8 {
     var isASCIIDigit: Bool { self >= UInt8(ascii: "0") && self <= UInt8(ascii: "9") }
 }
+
+extension JSONValue: Encodable {
+    public func encode(to encoder: any Encoder) throws {
+        switch self {
+        case .null:
+            var container = encoder.singleValueContainer()
+            try container.encodeNil()
+        case .bool(let flag):
+            var container = encoder.singleValueContainer()
+            try container.encode(flag)
+        case .number(let text):
+            var container = encoder.singleValueContainer()
+            if let whole = Int64(text) { try container.encode(whole) } else { try container.encode(Double(text) ?? 0) }
+        case .string(let text):
+            var container = encoder.singleValueContainer()
+            try container.encode(text)
+        case .array(let elements):
+            var container = encoder.unkeyedContainer()
+            for element in elements { try container.encode(element) }
+        case .object(let members):
+            var container = encoder.container(keyedBy: FieldKey.self)
+            for member in members { try container.encode(member.value, forKey: FieldKey(member.key)) }
+        }
+    }
+}

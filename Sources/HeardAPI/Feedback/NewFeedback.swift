@@ -128,7 +128,7 @@ struct NewFeedback: Sendable {
     /// microsecond): a retry with the same content has the same hash, whatever its key order.
     /// Stored with every record, so the form never changes (ContentHashTests pins it).
     private func canonicalHash() -> String {
-        var canonical = CanonicalContent(capacity: 256 + (comment?.utf8.count ?? 0))
+        var canonical = ContentHash(capacity: 256 + (comment?.utf8.count ?? 0))
         for part in [sourceSystem, externalID, channel.rawValue, respondentRole.rawValue, ageBand.rawValue, serviceArea.rawValue, team,
                      stage.rawValue, kind.rawValue, String(Int64((givenAt.timeIntervalSince1970 * 1_000_000).rounded())),
                      subjectRef, comment, String(anonymous), String(consentToFollowUp), String(safeguardingConcern),
@@ -138,6 +138,6 @@ struct NewFeedback: Sendable {
         for response in responses.sorted(by: { $0.measure.code < $1.measure.code }) {
             canonical.add(response.measure.code + "=" + String(response.score))
         }
-        return canonical.sha256
+        return canonical.hexDigest
     }
 }

@@ -23,12 +23,12 @@ struct NewParticipant: Sendable {
         try fields.finish()
         guard let ref, let ageBand else { throw HTTPError.validation([FieldError(field: "(body)", message: "is incomplete")]) }
         var participant = NewParticipant(ref: ref, ageBand: ageBand, equality: equality?.nonEmpty, notes: notes, active: active)
-        var canonical = CanonicalContent()
+        var canonical = ContentHash()
         for part in [ref, ageBand.rawValue, participant.equality?.gender?.rawValue, participant.equality?.ethnicity?.rawValue,
                      participant.equality?.disability?.rawValue, notes, String(active)] {
             canonical.add(part)
         }
-        participant.contentHash = canonical.sha256
+        participant.contentHash = canonical.hexDigest
         return participant
     }
 }

@@ -22,10 +22,15 @@ enum ParticipationRules {
 
     /// True when `participant` (of `tenant`) is trained for `course` on `day`.
     static func trainedFor(tenant: SQLFragment, participant: SQLFragment, course: TrainingCourse, on day: SQLFragment) -> SQLFragment {
+        trainedFor(tenant: tenant, participant: participant, course: "\(course.rawValue)::text", on: day)
+    }
+
+    /// `trainedFor` with the course an expression (a column of the statement).
+    static func trainedFor(tenant: SQLFragment, participant: SQLFragment, course: SQLFragment, on day: SQLFragment) -> SQLFragment {
         """
         EXISTS (SELECT 1 FROM training_records training
                  WHERE training.tenant_id = \(tenant) AND training.participant_id = \(participant)
-                   AND training.course = \(course.rawValue) AND training.completed_on <= \(day)
+                   AND training.course = \(course) AND training.completed_on <= \(day)
                    AND (training.expires_on IS NULL OR training.expires_on >= \(day)))
         """
     }
