@@ -61,12 +61,22 @@ final class ActivitiesTests: XCTestCase {
         XCTAssertEqual(created.json["participation"] as? Bool, false, "rungs 1-3 are recorded as non-participation")
         let id = try XCTUnwrap(created.json["id"] as? String)
         XCTAssertEqual(try harness.send("GET", "/v1/activities/\(id)", key: writer).json["summary"] as? String, "Bus passes for care leavers")
+        // Who took part is answered as participants are: their notes only with the scope too.
+        let participant = try ParticipationSamples.makeConsenting(harness, key: writer)
+        XCTAssertEqual(try ParticipationSamples.join(harness, key: writer, id, [participant]).status, 201)
+        XCTAssertTrue(try harness.send("GET", "/v1/activities/\(id)/participants", key: writer).text.contains("Prefers afternoon sessions"))
         let blind = try await harness.key(council, scopes: [.involvementRead, .involvementWrite])
         for path in ["/v1/activities/\(id)", "/v1/activities", "/v1/activities?format=csv"] {
             let response = try harness.send("GET", path, key: blind)
             XCTAssertEqual(response.status, 200, path)
             XCTAssertFalse(response.text.contains("Bus passes"), path)
             XCTAssertFalse(response.text.contains("summary"), path)
+        }
+        for path in ["/v1/activities/\(id)/participants", "/v1/activities/\(id)/participants?format=csv"] {
+            let response = try harness.send("GET", path, key: blind)
+            XCTAssertEqual(response.status, 200, path)
+            XCTAssertFalse(response.text.contains("afternoon"), path)
+            XCTAssertFalse(response.text.contains("notes"), path)
         }
         let own = try harness.send("POST", "/v1/activities", key: blind, body: ParticipationSamples.activity(summary: "Secret plans"))
         XCTAssertEqual(own.status, 201)

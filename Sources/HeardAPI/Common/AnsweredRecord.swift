@@ -21,6 +21,16 @@ extension AnsweredRecord {
         return response
     }
 
+    /// The `GET` of a record its path's `{id}` names alone, behind `access.secure(scope)`.
+    static func readByID(_ access: AccessControl, _ scope: Scope, resource: AuditResource, notFound: HTTPError) -> Handler {
+        access.secure(scope, resource: resource) { request, context in
+            guard let id = UUID(uuidString: request.parameter("id")) else { throw notFound }
+            return try await read(request, context, resource: resource, notFound: notFound) { tx, includeFreeText in
+                try await table.find(id, on: tx, includeFreeText: includeFreeText)
+            }
+        }
+    }
+
     /// A `GET` of one record: `find` reads it in the caller's tenant (free text when the key may
     /// read it); audited as a read; `notFound` when absent (another tenant's included); 304 to
     /// a matching `If-None-Match`.

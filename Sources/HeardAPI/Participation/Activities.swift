@@ -94,12 +94,7 @@ struct ActivityRoutes {
     func add(to router: inout RouterBuilder) {
         router.post("/v1/activities", access.secure(.involvementWrite, resource: .activity, Idempotency.wrap(Self.create)))
         router.get("/v1/activities", access.secure(.involvementRead, resource: .activity, Self.list.respond))
-        router.get("/v1/activities/{id}", access.secure(.involvementRead, resource: .activity) { request, context in
-            guard let id = UUID(uuidString: request.parameter("id")) else { throw Self.notFound }
-            return try await ActivityRecord.read(request, context, resource: .activity, notFound: Self.notFound) { tx, includeFreeText in
-                try await ActivityRecord.table.find(id, on: tx, includeFreeText: includeFreeText)
-            }
-        })
+        router.get("/v1/activities/{id}", ActivityRecord.readByID(access, .involvementRead, resource: .activity, notFound: Self.notFound))
         router.post("/v1/activities/{id}/participants", access.secure(.involvementWrite, resource: .activity, Self.join))
         router.get("/v1/activities/{id}/participants", access.secure(.involvementRead, resource: .participant, Self.participants.respond))
     }

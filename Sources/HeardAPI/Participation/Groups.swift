@@ -67,12 +67,7 @@ struct GroupRoutes {
     func add(to router: inout RouterBuilder) {
         router.post("/v1/groups", access.secure(.involvementWrite, resource: .participantGroup, Idempotency.wrap(Self.create)))
         router.get("/v1/groups", access.secure(.involvementRead, resource: .participantGroup, Self.list.respond))
-        router.get("/v1/groups/{id}", access.secure(.involvementRead, resource: .participantGroup) { request, context in
-            guard let id = UUID(uuidString: request.parameter("id")) else { throw Self.notFound }
-            return try await GroupRecord.read(request, context, resource: .participantGroup, notFound: Self.notFound) { tx, _ in
-                try await GroupRecord.table.find(id, on: tx)
-            }
-        })
+        router.get("/v1/groups/{id}", GroupRecord.readByID(access, .involvementRead, resource: .participantGroup, notFound: Self.notFound))
         router.post("/v1/groups/{id}/members", access.secure(.involvementWrite, resource: .groupMembership, Idempotency.wrap(Self.join)))
         router.get("/v1/groups/{id}/members", access.secure(.involvementRead, resource: .groupMembership, Self.members.respond))
         router.get("/v1/groups/{id}/members/{membership_id}", access.secure(.involvementRead, resource: .groupMembership) { request, context in

@@ -90,12 +90,7 @@ struct ParticipantRoutes {
     func add(to router: inout RouterBuilder) {
         router.post("/v1/participants", access.secure(.involvementWrite, resource: .participant, Idempotency.wrap(Self.create)))
         router.get("/v1/participants", access.secure(.involvementRead, resource: .participant, Self.list.respond))
-        router.get("/v1/participants/{id}", access.secure(.involvementRead, resource: .participant) { request, context in
-            guard let id = UUID(uuidString: request.parameter("id")) else { throw Self.notFound }
-            return try await ParticipantRecord.read(request, context, resource: .participant, notFound: Self.notFound) { tx, includeFreeText in
-                try await ParticipantRecord.table.find(id, on: tx, includeFreeText: includeFreeText)
-            }
-        })
+        router.get("/v1/participants/{id}", ParticipantRecord.readByID(access, .involvementRead, resource: .participant, notFound: Self.notFound))
         router.patch("/v1/participants/{id}", access.secure(.involvementWrite, resource: .participant, Self.correct))
     }
 
