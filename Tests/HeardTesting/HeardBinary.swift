@@ -16,14 +16,20 @@ public enum HeardBinary {
         public var error: String
     }
 
-    /// Starts `heard arguments...` with `environment` added to (or removing, for nil) ours.
+    /// What a child inherits from the test process: where programs and temporary files are,
+    /// nothing that says which database or cluster to use.
+    static let inherited = ["PATH", "HOME", "TMPDIR", "LANG", "PG_BINDIR"]
+
+    /// Starts `heard arguments...` with exactly `environment` (nil values left out) and the
+    /// `inherited` variables: a caller's `MIGRATION_DATABASE_URL`, `HEARD_DATA_DIR`, `PORT` and
+    /// the like never reach it, so it only touches databases the test created.
     public static func start(_ arguments: [String], environment: [String: String?] = [:]) throws -> (Process, Pipe, Pipe) {
         let process = Process()
         process.executableURL = url
         process.arguments = arguments
-        var merged = ProcessInfo.processInfo.environment
-        for (name, value) in environment { merged[name] = value }
-        process.environment = merged
+        var explicit = ProcessInfo.processInfo.environment.filter { inherited.contains($0.key) }
+        for (name, value) in environment { explicit[name] = value }
+        process.environment = explicit
         process.currentDirectoryURL = packageRoot
         let output = Pipe(), error = Pipe()
         process.standardOutput = output

@@ -39,6 +39,12 @@ heard_pg_createdb() {
     -c "CREATE DATABASE \"$name\"" >/dev/null
 }
 
+# heard_pg_psql DIR DB SQL: runs SQL as the superuser and prints the result unaligned.
+heard_pg_psql() {
+  local dir=$1 name=$2 sql=$3 bin; bin=$(heard_pg_bindir)
+  "$bin/psql" -h "$dir" -U postgres -d "$name" -qAt -v ON_ERROR_STOP=1 -c "$sql"
+}
+
 # heard_pg_setup_roles DIR DB: Heard's two roles (README, "Database roles") and DB owned by the
 # owner, on a private cluster (trust auth on its socket). Prints nothing.
 heard_pg_setup_roles() {
