@@ -19,6 +19,22 @@ public struct CORSPolicy: Sendable {
     }
 }
 
+/// A handler and facts about it that the layer above records for itself (e.g. the scope it
+/// needs). The router keeps them for `Router.routes` and never reads them.
+public struct Endpoint: Sendable {
+    public var handler: Handler
+    public var metadata: [String: String]
+
+    public init(metadata: [String: String] = [:], _ handler: @escaping Handler) {
+        self.handler = handler
+        self.metadata = metadata
+    }
+
+    public func callAsFunction(_ request: Request) async throws -> Response {
+        try await handler(request)
+    }
+}
+
 /// Collects routes, then `build()` freezes them into a `Router`.
 public struct RouterBuilder: Sendable {
     private var routes: [Router.Route] = []
@@ -26,14 +42,19 @@ public struct RouterBuilder: Sendable {
     public init() {}
 
     /// Adds a route. `template` is a path with `{name}` segments, e.g. `/v1/complaints/{id}`.
-    public mutating func add(_ method: String, _ template: String, _ handler: @escaping Handler) {
+    public mutating func add(_ method: String, _ template: String, _ endpoint: Endpoint) {
         let segments = Router.segments(of: template).map { segment -> Router.Segment in
             segment.hasPrefix("{") && segment.hasSuffix("}")
                 ? .parameter(String(segment.dropFirst().dropLast())) : .literal(String(segment))
         }
         precondition(!routes.contains { $0.method == method && $0.template == template },
                      "route \(method) \(template) added twice")
-        routes.append(Router.Route(method: method, template: template, segments: segments, handler: handler))
+        routes.append(Router.Route(method: method, template: template, segments: segments, handler: endpoint.handler,
+                                   metadata: endpoint.metadata))
+    }
+
+    public mutating func add(_ method: String, _ template: String, _ handler: @escaping Handler) {
+        add(method, template, Endpoint(handler))
     }
 
     public mutating func get(_ template: String, _ handler: @escaping Handler) { add("GET", template, handler) }
@@ -41,6 +62,11 @@ public struct RouterBuilder: Sendable {
     public mutating func put(_ template: String, _ handler: @escaping Handler) { add("PUT", template, handler) }
     public mutating func patch(_ template: String, _ handler: @escaping Handler) { add("PATCH", template, handler) }
     public mutating func delete(_ template: String, _ handler: @escaping Handler) { add("DELETE", template, handler) }
+    public mutating func get(_ template: String, _ endpoint: Endpoint) { add("GET", template, endpoint) }
+    public mutating func post(_ template: String, _ endpoint: Endpoint) { add("POST", template, endpoint) }
+    public mutating func put(_ template: String, _ endpoint: Endpoint) { add("PUT", template, endpoint) }
+    public mutating func patch(_ template: String, _ endpoint: Endpoint) { add("PATCH", template, endpoint) }
+    public mutating func delete(_ template: String, _ endpoint: Endpoint) { add("DELETE", template, endpoint) }
 
     /// - Parameter mapError: turns an error a handler threw (other than `HTTPError`) into an
     ///   answer, e.g. a lost database into 503; nil means 500.
@@ -62,6 +88,7 @@ public struct Router: Responder {
         var template: String
         var segments: [Segment]
         var handler: Handler
+        var metadata: [String: String]
 
         /// Literal segments win over parameters: `/feedback/batch` before `/feedback/{id}`.
         var specificity: [Int] { segments.map { if case .literal = $0 { 1 } else { 0 } } }
@@ -158,6 +185,16 @@ public struct Router: Responder {
         }
     }
 
+    /// A registered route as added: its method, template and the endpoint's metadata.
+    public struct RouteDescription: Sendable, Hashable {
+        public var method: String
+        public var template: String
+        public var metadata: [String: String]
+    }
+
+    /// Every route, in the order they were added (HEAD and OPTIONS, which the router answers
+    /// itself, are not listed).
+    public let routes: [RouteDescription]
     /// Most specific first (see `Route.specificity`).
     private let resources: [Resource]
     /// False when a template has non-ASCII text: String comparison (canonical equivalence) then
@@ -167,6 +204,7 @@ public struct Router: Responder {
     private let mapError: @Sendable (any Error) -> HTTPError?
 
     init(routes: [Route], cors: CORSPolicy, mapError: @escaping @Sendable (any Error) -> HTTPError?) {
+        self.routes = routes.map { RouteDescription(method: $0.method, template: $0.template, metadata: $0.metadata) }
         var resources: [Resource] = []
         for route in routes.sorted(by: { $1.specificity.lexicographicallyPrecedes($0.specificity) }) {
             if let index = resources.firstIndex(where: { $0.template == route.template }) {

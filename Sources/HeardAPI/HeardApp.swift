@@ -13,11 +13,13 @@ public struct HeardApp: Sendable {
     public let access: AccessControl
     let measures = MeasureCache()
 
-    public init(database: PostgresPool, migrator: Migrator, metrics: Metrics, access: AccessControl.Configuration = .init()) {
+    /// - Parameter clock: the time requests are handled at (`AccessContext.now`); tests hold it.
+    public init(database: PostgresPool, migrator: Migrator, metrics: Metrics, access: AccessControl.Configuration = .init(),
+                clock: @escaping @Sendable () -> Date = { Date() }) {
         self.database = database
         self.migrator = migrator
         self.metrics = metrics
-        self.access = AccessControl(database: database, configuration: access)
+        self.access = AccessControl(database: database, configuration: access, clock: clock)
         let pool = database
         metrics.register(gauge: "heard_db_pool_connections_in_use", help: "Database connections lent to requests, whole or shared by units.") {
             Double(pool.stats.inUse)

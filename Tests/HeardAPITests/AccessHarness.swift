@@ -3,36 +3,59 @@ import HTTPServer
 import HeardAPI
 import HeardTesting
 import Postgres
+import Synchronization
 import XCTest
 
-/// A migrated scratch database, Heard serving it as the runtime role, and helpers to make
-/// tenants, organisations and keys the way `heard tenants|organisations|keys` do (as the owner).
+/// A migrated scratch database (a copy of the migrated template), Heard serving it as the
+/// runtime role, and helpers to make tenants, organisations and keys the way
+/// `heard tenants|organisations|keys` do (as the owner). Requests go straight to the router,
+/// or over a real socket once a test calls `serveOverSockets()`.
 final class AccessHarness: Sendable {
     let database: ScratchDatabase
     let app: AppHarness
     /// As the owner: the registry's administrator.
     let ownerPool: PostgresPool
-    var port: Int { app.port }
+    /// The time the service reads (`AccessContext.now`): the real time until a test holds it.
+    let clock: HeldClock
+    private let sockets = Mutex<(server: Server, log: CapturedLog)?>(nil)
 
     static func start(access: AccessControl.Configuration = .init()) async throws -> AccessHarness {
-        try await start(on: try await ScratchDatabase.create(), access: access)
+        let migrator = try Migrator(directory: AppHarness.migrationsDirectory)
+        return try serve(try await ScratchDatabase.createMigrated(migrations: migrator), migrator: migrator, access: access)
     }
 
     /// Brings `database` up to date (whatever migrations it already has) and serves it.
     static func start(on database: ScratchDatabase, access: AccessControl.Configuration = .init()) async throws -> AccessHarness {
         let migrator = try Migrator(directory: AppHarness.migrationsDirectory)
         _ = try migrator.migrate(configuration: database.owner)
-        let app = try AppHarness.start(database: database.runtime, migrator: migrator, access: access)
-        return AccessHarness(database: database, app: app, ownerPool: PostgresPool(configuration: database.owner, size: 2))
+        return try serve(database, migrator: migrator, access: access)
     }
 
-    private init(database: ScratchDatabase, app: AppHarness, ownerPool: PostgresPool) {
+    private static func serve(_ database: ScratchDatabase, migrator: Migrator, access: AccessControl.Configuration) throws -> AccessHarness {
+        let clock = HeldClock()
+        let app = try AppHarness.start(database: database.runtime, migrator: migrator, access: access, clock: { clock.now },
+                                       overSockets: false)
+        return AccessHarness(database: database, app: app, ownerPool: PostgresPool(configuration: database.owner, size: 2), clock: clock)
+    }
+
+    private init(database: ScratchDatabase, app: AppHarness, ownerPool: PostgresPool, clock: HeldClock) {
         self.database = database
         self.app = app
         self.ownerPool = ownerPool
+        self.clock = clock
+    }
+
+    /// From now on, `send` goes over a real socket to a server in front of the same router: for
+    /// an area's end-to-end test, and what only a server shows (its request log, returned).
+    @discardableResult
+    func serveOverSockets() throws -> CapturedLog {
+        let (server, log) = try AppHarness.serve(app.client, metrics: app.metrics)
+        sockets.withLock { $0 = (server, log) }
+        return log
     }
 
     func stop() async {
+        if let server = sockets.withLock({ $0?.server }) { await server.shutdown() }
         await app.stop()
         ownerPool.shutdown()
         await database.drop()
@@ -54,17 +77,20 @@ final class AccessHarness: Sendable {
         }.1
     }
 
-    /// Sends one request with `key` on a fresh connection.
+    /// Sends one request with `key` (on a fresh connection once `serveOverSockets()` was called).
     func send(_ method: String, _ target: String, key: String?, body: String? = nil, headers: [String: String] = [:]) throws -> RawResponse {
-        var raw = "\(method) \(target) HTTP/1.1\r\nHost: heard.test\r\n"
-        if let key { raw += "Authorization: Bearer \(key)\r\n" }
-        for (name, value) in headers { raw += "\(name): \(value)\r\n" }
-        if let body {
-            if !headers.keys.contains(where: { $0.lowercased() == "content-type" }) { raw += "Content-Type: application/json\r\n" }
-            raw += "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
-        } else {
-            raw += "\r\n"
+        var fields: [(String, String)] = []
+        if let key { fields.append(("Authorization", "Bearer \(key)")) }
+        for (name, value) in headers { fields.append((name, value)) }
+        if body != nil, !headers.keys.contains(where: { $0.lowercased() == "content-type" }) {
+            fields.append(("Content-Type", "application/json"))
         }
+        guard let port = sockets.withLock({ $0?.server.port }) else {
+            return app.client.send(method, target, headers: fields, body: body.map { Array($0.utf8) })
+        }
+        var raw = "\(method) \(target) HTTP/1.1\r\nHost: heard.test\r\n"
+        for (name, value) in fields { raw += "\(name): \(value)\r\n" }
+        raw += body.map { "Content-Length: \($0.utf8.count)\r\n\r\n\($0)" } ?? "\r\n"
         let client = try RawClient(port: port)
         client.send(raw)
         return try XCTUnwrap(client.readResponse(), "no response to \(method) \(target)")
@@ -94,4 +120,14 @@ final class AccessHarness: Sendable {
 
 extension RawResponse {
     var items: [[String: Any]] { json["items"] as? [[String: Any]] ?? [] }
+}
+
+/// A clock a test can hold at an instant; it reads the real time until then.
+final class HeldClock: Sendable {
+    private let held = Mutex<Date?>(nil)
+
+    var now: Date { held.withLock { $0 } ?? Date() }
+
+    /// Holds the clock at `instant` (nil: the real time again).
+    func hold(at instant: Date?) { held.withLock { $0 = instant } }
 }

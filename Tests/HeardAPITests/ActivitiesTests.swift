@@ -29,9 +29,10 @@ extension IsolatedResource {
     static let activity = IsolatedResource(
         name: "activity", scopes: [.involvementWrite, .involvementRead],
         create: { harness, key in try ParticipationSamples.makeActivity(harness, key: key) },
-        itemPath: { "/v1/activities/\($0)" }, listPath: "/v1/activities",
+        itemPath: { "/v1/activities/\($0)" }, reads: ["/participants"], listPath: "/v1/activities",
         changes: [("POST", "/participants", #"{"participants":["00000000-0000-4000-8000-000000000000"]}"#)],
-        deletable: false, csv: true)
+        deletable: false, csv: true,
+        routes: ["POST /v1/activities", "GET /v1/activities/{id}", "GET /v1/activities", "POST /v1/activities/{id}/participants", "GET /v1/activities/{id}/participants"])
 }
 
 final class ActivitiesTests: XCTestCase {

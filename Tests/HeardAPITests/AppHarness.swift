@@ -1,34 +1,48 @@
+import Dispatch
 import Foundation
 import HTTPServer
 import HeardAPI
 import HeardTesting
 import Postgres
 
-/// Heard's router on a real socket, against a database of the test's choosing.
+/// Heard's router against a database of the test's choosing: called directly (`client`), and
+/// on a real socket too when asked (`port`), for tests of what only a connection shows.
 struct AppHarness {
-    let server: Server
+    let client: RouterClient
     let pool: PostgresPool
-    let log: CapturedLog
-    var port: Int { server.port }
+    let metrics: Metrics
+    /// Nil unless started `overSockets`.
+    let server: Server?
+    let log: CapturedLog?
+    var port: Int { server?.port ?? 0 }
 
     static func start(database: PostgresConfiguration, migrator: Migrator, poolSize: Int = 2,
-                      access: AccessControl.Configuration = .init()) throws -> AppHarness {
-        var configuration = ServerConfiguration()
-        configuration.port = 0
+                      access: AccessControl.Configuration = .init(), clock: @escaping @Sendable () -> Date = { Date() },
+                      overSockets: Bool = true) throws -> AppHarness {
         // Wired as `heard serve` wires them: the event loops are the pool's lanes.
-        let loopQueues = Server.makeLoopQueues(count: configuration.loopCount)
+        let loopQueues = Server.makeLoopQueues(count: ServerConfiguration().loopCount)
         let pool = PostgresPool(configuration: database, size: poolSize, acquireTimeout: .seconds(2), lanes: loopQueues)
         let metrics = Metrics()
-        let app = HeardApp(database: pool, migrator: migrator, metrics: metrics, access: access)
+        let app = HeardApp(database: pool, migrator: migrator, metrics: metrics, access: access, clock: clock)
+        let client = RouterClient(app.router(), loops: loopQueues)
+        guard overSockets else { return AppHarness(client: client, pool: pool, metrics: metrics, server: nil, log: nil) }
+        let (server, log) = try serve(client, metrics: metrics)
+        return AppHarness(client: client, pool: pool, metrics: metrics, server: server, log: log)
+    }
+
+    /// A server on a free loopback port for the router `client` calls, on the same event loops.
+    static func serve(_ client: RouterClient, metrics: Metrics) throws -> (Server, CapturedLog) {
+        var configuration = ServerConfiguration()
+        configuration.port = 0
         let log = try CapturedLog()
-        let server = Server(configuration: configuration, responder: app.router(), metrics: metrics, log: log.requestLog,
-                            loopQueues: loopQueues)
+        let server = Server(configuration: configuration, responder: client.responder, metrics: metrics, log: log.requestLog,
+                            loopQueues: client.loops)
         try server.start()
-        return AppHarness(server: server, pool: pool, log: log)
+        return (server, log)
     }
 
     func stop() async {
-        await server.shutdown()
+        await server?.shutdown()
         pool.shutdown()
     }
 

@@ -7,6 +7,7 @@ import XCTest
 final class ClosureDayTests: XCTestCase {
     func testClosureDaysAreManagedAndMoveSafeguardingDeadlines() async throws {
         let harness = try await AccessHarness.start()
+        try harness.serveOverSockets()  // the area's end-to-end test
         let council = try await harness.tenant("redcar")
         let admin = try await harness.key(council, scopes: [.admin])
         let worker = try await harness.key(council, scopes: [.feedbackWrite, .feedbackRead])

@@ -48,6 +48,7 @@ final class FeedbackTests: XCTestCase {
     }
 
     func testCreateThenReadWithScoresAgainstTheMeasuresWording() throws {
+        try harness.serveOverSockets()  // the area's end-to-end test
         let created = try harness.send("POST", "/v1/feedback", key: writer, body: FeedbackSamples.body())
         XCTAssertEqual(created.status, 201, created.text)
         let id = try XCTUnwrap(created.json["id"] as? String)

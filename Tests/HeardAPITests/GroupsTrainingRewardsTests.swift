@@ -24,9 +24,10 @@ extension IsolatedResource {
     static let group = IsolatedResource(
         name: "group", scopes: [.involvementWrite, .involvementRead],
         create: { harness, key in try ParticipationSamples.makeGroup(harness, key: key) },
-        itemPath: { "/v1/groups/\($0)" }, listPath: "/v1/groups",
+        itemPath: { "/v1/groups/\($0)" }, reads: ["/members"], listPath: "/v1/groups",
         changes: [("POST", "/members", #"{"participant_id":"00000000-0000-4000-8000-000000000000","joined_on":"2026-01-01"}"#)],
-        deletable: false, csv: false)
+        deletable: false, csv: false,
+        routes: ["POST /v1/groups", "GET /v1/groups/{id}", "GET /v1/groups", "POST /v1/groups/{id}/members", "GET /v1/groups/{id}/members"])
 
     static let membership = IsolatedResource(
         name: "group_membership", scopes: [.involvementWrite, .involvementRead],
@@ -39,7 +40,8 @@ extension IsolatedResource {
             return "\(group)/members/\(id)"
         },
         itemPath: { "/v1/groups/\($0)" }, listPath: nil,
-        changes: [("POST", "/leave", #"{"on":"2026-06-01"}"#)], deletable: false, csv: false)
+        changes: [("POST", "/leave", #"{"on":"2026-06-01"}"#)], deletable: false, csv: false,
+        routes: ["GET /v1/groups/{id}/members/{membership_id}", "POST /v1/groups/{id}/members/{membership_id}/leave"])
 
     static let training = IsolatedResource(
         name: "training_record", scopes: [.involvementWrite, .involvementRead],
@@ -47,7 +49,8 @@ extension IsolatedResource {
             let participant = try ParticipationSamples.makeParticipant(harness, key: key)
             return "\(participant)/training/\(try ParticipationSamples.train(harness, key: key, participant))"
         },
-        itemPath: { "/v1/participants/\($0)" }, listPath: nil, changes: [], deletable: false, csv: false)
+        itemPath: { "/v1/participants/\($0)" }, listPath: nil, changes: [], deletable: false, csv: false,
+        routes: ["POST /v1/participants/{id}/training", "GET /v1/participants/{id}/training/{training_id}"])
 
     static let reward = IsolatedResource(
         name: "reward", scopes: [.involvementWrite, .involvementRead],
@@ -58,7 +61,8 @@ extension IsolatedResource {
             let id = try ParticipationSamples.createdID(response, "record a reward")
             return "\(participant)/rewards/\(id)"
         },
-        itemPath: { "/v1/participants/\($0)" }, listPath: nil, changes: [], deletable: false, csv: false)
+        itemPath: { "/v1/participants/\($0)" }, listPath: nil, changes: [], deletable: false, csv: false,
+        routes: ["POST /v1/participants/{id}/rewards", "GET /v1/participants/{id}/rewards/{reward_id}"])
 }
 
 final class GroupsTrainingRewardsTests: XCTestCase {

@@ -3,66 +3,135 @@ import HeardAPI
 import HeardTesting
 import XCTest
 
-/// One line per resource type: how to make one, where it lives, what can be done to it. The
-/// isolation test proves, for each, that another tenant's key and a key of another partner
-/// organisation in the same tenant get 404 on read, update and delete, and never see it in a
-/// list (or CSV export). Every new area adds its resources here.
+/// One entry per tenant resource: how to make one, where it lives, what can be done to it. The
+/// isolation test proves, for each, that another tenant's key (and, for a resource a partner
+/// organisation owns, a key of another organisation in the same tenant) gets 404 on its read
+/// and every write, changes nothing, and never sees it in a list (or CSV export).
+/// `testEveryTenantRouteHasAnEntry` fails for a `/v1` route that no entry claims: every new
+/// area adds its resources here, with all their routes.
 struct IsolatedResource: Sendable {
+    typealias Make = @Sendable (AccessHarness, String) async throws -> String
+
     var name: String
     /// What a key needs to create, read, list, change and delete it.
     var scopes: [Scope]
-    /// Makes one record with `key` and returns its id.
-    var create: @Sendable (AccessHarness, String) async throws -> String
-    var itemPath: @Sendable (String) -> String
-    /// Where it is listed, once it is.
+    /// Whether a partner organisation's key owns what it makes (else records are the tenant's,
+    /// shared by its organisations, and made by council-wide keys).
+    var organisationScoped = true
+    /// Makes one record with `key` and returns its id (as `itemPath` takes it).
+    var create: Make
+    /// Other ways to make one; each record made is tried like `create`'s.
+    var alsoCreate: [Make] = []
+    /// Where one is, and whether it is read there.
+    var itemPath: (@Sendable (String) -> String)?
+    var readable = true
+    /// Reads below the item (e.g. `/members`), each 404 for a stranger.
+    var reads: [String] = []
+    /// Where it is listed, once it is, and the field of a listed item that holds its id.
     var listPath: String?
-    /// Changes to try: method, path below the item, body.
+    var listedID = "id"
+    /// Writes to try on it: method, path below the item, body (sent with `If-Match: *`, so a
+    /// change that needs it is judged on the record, not refused with 428).
     var changes: [(method: String, suffix: String, body: String?)]
     var deletable: Bool
     var csv: Bool
+    /// Every route (`METHOD /template`) the entry exercises: making, reading, listing,
+    /// changing and deleting it.
+    var routes: [String]
 
-    static let all: [IsolatedResource] = [.apiKey, .feedback, .safeguardingAlert, .participant, .consent, .group, .membership, .training, .reward, .activity]
+    static let all: [IsolatedResource] = [.apiKey, .feedback, .safeguardingAlert, .measure, .closureDay, .auditEvent,
+                                          .participant, .consent, .group, .membership, .training, .reward, .activity]
+
+    /// Tenant-wide routes that serve no record with an id, and where their isolation is tested.
+    static let notRecords: [String: String] = [
+        "GET /v1/admin/settings": "IsolationTests.testSettingsAreEachTenantsOwn",
+        "PATCH /v1/admin/settings": "IsolationTests.testSettingsAreEachTenantsOwn",
+        "GET /v1/reports/participation": "counts over the caller's tenant's records, which the entries above prove it alone sees",
+    ]
+
+    /// POSTs `body` to `path` with `key` and returns `field` of the answer (a path into objects).
+    static func create(_ harness: AccessHarness, _ key: String, _ path: String, _ body: String, _ field: String...) throws -> String {
+        let response = try harness.send("POST", path, key: key, body: body)
+        var value: Any? = response.json
+        for name in field { value = (value as? [String: Any])?[name] }
+        guard (200...201).contains(response.status), let id = value as? String else {
+            throw IsolationFailure(description: "POST \(path) made nothing: \(response.status) \(response.text)")
+        }
+        return id
+    }
 
     static let apiKey = IsolatedResource(
         name: "api_key", scopes: [.admin],
-        create: { harness, key in
-            let response = try harness.send("POST", "/v1/admin/keys", key: key, body: #"{"name":"isolated","scopes":["feedback:read"]}"#)
-            guard response.status == 201, let id = response.json["id"] as? String else {
-                throw IsolationFailure(description: "could not create an api_key: \(response.status) \(response.text)")
-            }
-            return id
-        },
+        create: { try create($0, $1, "/v1/admin/keys", #"{"name":"isolated","scopes":["feedback:read"]}"#, "id") },
         itemPath: { "/v1/admin/keys/\($0)" }, listPath: "/v1/admin/keys",
-        changes: [("POST", "/revoke", nil)], deletable: false, csv: false)
+        changes: [("POST", "/revoke", nil)], deletable: false, csv: false,
+        routes: ["POST /v1/admin/keys", "GET /v1/admin/keys/{id}", "GET /v1/admin/keys", "POST /v1/admin/keys/{id}/revoke"])
 }
 
 extension IsolatedResource {
     static let feedback = IsolatedResource(
         name: "feedback", scopes: [.feedbackWrite, .feedbackRead],
-        create: { harness, key in
-            let response = try harness.send("POST", "/v1/feedback", key: key, body: FeedbackSamples.body(externalID: UUID().lowercased))
-            guard response.status == 201, let id = response.json["id"] as? String else {
-                throw IsolationFailure(description: "could not create feedback: \(response.status) \(response.text)")
+        create: { try create($0, $1, "/v1/feedback", FeedbackSamples.body(externalID: UUID().lowercased), "id") },
+        alsoCreate: [{ harness, key in
+            let response = try harness.send("POST", "/v1/feedback/batch", key: key, body: "[\(FeedbackSamples.body(externalID: UUID().lowercased))]")
+            guard let id = (response.json["results"] as? [[String: Any]])?.first?["id"] as? String else {
+                throw IsolationFailure(description: "POST /v1/feedback/batch made nothing: \(response.status) \(response.text)")
             }
             return id
-        },
-        itemPath: { "/v1/feedback/\($0)" }, listPath: "/v1/feedback", changes: [], deletable: false, csv: true)
+        }],
+        itemPath: { "/v1/feedback/\($0)" }, listPath: "/v1/feedback",
+        changes: [("PATCH", "", #"{"team":"stranger"}"#)], deletable: false, csv: true,
+        routes: ["POST /v1/feedback", "POST /v1/feedback/batch", "GET /v1/feedback/{id}", "GET /v1/feedback", "PATCH /v1/feedback/{id}"])
 }
 
 extension IsolatedResource {
     static let safeguardingAlert = IsolatedResource(
         name: "safeguarding_alert", scopes: [.feedbackWrite, .feedbackRead],
-        create: { harness, key in
-            let response = try harness.send("POST", "/v1/feedback", key: key,
-                                            body: FeedbackSamples.body(externalID: UUID().lowercased, overrides: ["safeguarding_concern": "true"]))
-            guard response.status == 201, let id = (response.json["safeguarding_alert"] as? [String: Any])?["id"] as? String else {
-                throw IsolationFailure(description: "could not raise a safeguarding alert: \(response.status) \(response.text)")
-            }
-            return id
+        create: {
+            try create($0, $1, "/v1/feedback", FeedbackSamples.body(externalID: UUID().lowercased, overrides: ["safeguarding_concern": "true"]),
+                       "safeguarding_alert", "id")
         },
         itemPath: { "/v1/safeguarding-alerts/\($0)" }, listPath: "/v1/safeguarding-alerts",
-        changes: [("POST", "/acknowledge", #"{"acknowledged_by":"Duty manager","action_taken":"Referred"}"#)],
-        deletable: false, csv: false)
+        changes: [("POST", "/acknowledge", #"{"acknowledged_by":"Duty manager","action_taken":"Referred"}"#)], deletable: false, csv: false,
+        routes: ["GET /v1/safeguarding-alerts/{id}", "GET /v1/safeguarding-alerts", "POST /v1/safeguarding-alerts/{id}/acknowledge"])
+}
+
+extension IsolatedResource {
+    static let measure = IsolatedResource(
+        name: "measure", scopes: [.admin], organisationScoped: false,
+        create: {
+            try create($0, $1, "/v1/measures", """
+                {"code":"isolated_\(UUID().uuidString.prefix(8).lowercased())","group":"other","wording":"Isolated",
+                 "scale":{"min":1,"max":2,"agree_from":2}}
+                """, "id")
+        },
+        itemPath: { "/v1/measures/\($0)" }, listPath: "/v1/measures",
+        changes: [("PATCH", "", #"{"wording":"Changed by a stranger"}"#)], deletable: false, csv: false,
+        routes: ["POST /v1/measures", "GET /v1/measures/{id}", "GET /v1/measures", "PATCH /v1/measures/{id}"])
+}
+
+extension IsolatedResource {
+    /// A closure day's id is its date; it is listed, and deleted, never read alone.
+    static let closureDay = IsolatedResource(
+        name: "closure_day", scopes: [.admin], organisationScoped: false,
+        create: { try create($0, $1, "/v1/admin/closure-days", #"{"day":"2031-01-02","reason":"Isolated"}"#, "day") },
+        itemPath: { "/v1/admin/closure-days/\($0)" }, readable: false, listPath: "/v1/admin/closure-days", listedID: "day",
+        changes: [], deletable: true, csv: false,
+        routes: ["POST /v1/admin/closure-days", "GET /v1/admin/closure-days", "DELETE /v1/admin/closure-days/{day}"])
+}
+
+extension IsolatedResource {
+    /// An audit event is made by any audited request; its id here is the request's.
+    static let auditEvent = IsolatedResource(
+        name: "audit_event", scopes: [.admin, .auditRead],
+        create: { harness, key in
+            let requestID = "isolated-\(UUID().lowercased)"
+            let response = try harness.send("GET", "/v1/admin/keys", key: key, headers: ["X-Request-Id": requestID])
+            guard response.status == 200 else { throw IsolationFailure(description: "GET /v1/admin/keys: \(response.status)") }
+            return requestID
+        },
+        listPath: "/v1/audit", listedID: "request_id", changes: [], deletable: false, csv: false,
+        routes: ["GET /v1/audit"])
 }
 
 struct IsolationFailure: Error, CustomStringConvertible {
@@ -77,68 +146,94 @@ final class IsolationTests: XCTestCase {
         let partnerY = try await harness.organisation("partner-y", in: councilA)
 
         for resource in IsolatedResource.all {
-            let owner = try await harness.key(councilA, scopes: resource.scopes, organisation: partnerX)
-            let strangers = [
-                ("another tenant", try await harness.key(councilB, scopes: resource.scopes)),
-                ("another organisation", try await harness.key(councilA, scopes: resource.scopes, organisation: partnerY)),
-            ]
-            let id = try await resource.create(harness, owner)
-            XCTAssertEqual(try harness.send("GET", resource.itemPath(id), key: owner).status, 200, "\(resource.name): its owner reads it")
-            if let listPath = resource.listPath {
-                XCTAssertTrue(try listed(id, harness, listPath, owner), "\(resource.name): its owner lists it")
+            let owner = try await harness.key(councilA, scopes: resource.scopes, organisation: resource.organisationScoped ? partnerX : nil)
+            var strangers = [("another tenant", try await harness.key(councilB, scopes: resource.scopes))]
+            if resource.organisationScoped {
+                strangers.append(("another organisation", try await harness.key(councilA, scopes: resource.scopes, organisation: partnerY)))
             }
+            for make in [resource.create] + resource.alsoCreate {
+                let id = try await make(harness, owner)
+                let what = "\(resource.name) \(id)"
+                let before = try resource.itemPath.flatMap { resource.readable ? try harness.send("GET", $0(id), key: owner) : nil }
+                if let before { XCTAssertEqual(before.status, 200, "\(what): its owner reads it") }
+                if let list = resource.listPath {
+                    XCTAssertTrue(try listed(id, resource, harness, list, owner), "\(what): its owner lists it")
+                }
 
-            for (who, key) in strangers {
-                let read = try harness.send("GET", resource.itemPath(id), key: key)
-                XCTAssertEqual(read.status, 404, "\(resource.name): \(who) reads it")
-                XCTAssertEqual(read.header("Content-Type"), "application/problem+json")
-                for change in resource.changes {
-                    // With `If-Match: *`, so a change that needs it is judged on the record, not refused with 428.
-                    XCTAssertEqual(try harness.send(change.method, resource.itemPath(id) + change.suffix, key: key, body: change.body,
-                                                    headers: ["If-Match": "*"]).status, 404,
-                                   "\(resource.name): \(who) tries \(change.method) \(change.suffix)")
-                }
-                if resource.deletable {
-                    XCTAssertEqual(try harness.send("DELETE", resource.itemPath(id), key: key).status, 404, "\(resource.name): \(who) deletes it")
-                }
-                if let listPath = resource.listPath {
-                    XCTAssertFalse(try listed(id, harness, listPath, key), "\(resource.name): \(who) lists it")
-                    if resource.csv {
-                        let csv = try harness.send("GET", listPath, key: key, headers: ["Accept": "text/csv"])
-                        XCTAssertFalse(csv.text.contains(id), "\(resource.name): \(who) exports it")
+                for (who, key) in strangers {
+                    if let path = resource.itemPath?(id) {
+                        for suffix in (resource.readable ? [""] : []) + resource.reads {
+                            let read = try harness.send("GET", path + suffix, key: key)
+                            XCTAssertEqual(read.status, 404, "\(what): \(who) reads \(suffix)")
+                            XCTAssertEqual(read.header("Content-Type"), "application/problem+json")
+                        }
+                        for change in resource.changes {
+                            let response = try harness.send(change.method, path + change.suffix, key: key, body: change.body, headers: ["If-Match": "*"])
+                            XCTAssertEqual(response.status, 404, "\(what): \(who) tries \(change.method) \(change.suffix): \(response.text)")
+                        }
+                        if resource.deletable {
+                            XCTAssertEqual(try harness.send("DELETE", path, key: key).status, 404, "\(what): \(who) deletes it")
+                        }
+                    }
+                    if let list = resource.listPath {
+                        XCTAssertFalse(try listed(id, resource, harness, list, key), "\(what): \(who) lists it")
+                        if resource.csv {
+                            let csv = try harness.send("GET", list, key: key, headers: ["Accept": "text/csv"])
+                            XCTAssertFalse(csv.text.contains(id), "\(what): \(who) exports it")
+                        }
                     }
                 }
+                // Nothing the strangers tried changed it.
+                if let before, let path = resource.itemPath?(id) {
+                    let after = try harness.send("GET", path, key: owner)
+                    XCTAssertEqual(after.status, 200)
+                    XCTAssertEqual(after.text, before.text, "\(what): a stranger changed it")
+                }
+                if let list = resource.listPath {
+                    XCTAssertTrue(try listed(id, resource, harness, list, owner), "\(what): its owner still lists it")
+                }
             }
-            // Nothing the strangers tried changed it.
-            let after = try harness.send("GET", resource.itemPath(id), key: owner)
-            XCTAssertEqual(after.status, 200)
-            if resource.name == "api_key" { XCTAssertTrue(after.json["revoked_at"] is NSNull, "a stranger revoked the key") }
         }
         await harness.stop()
     }
 
-    func testAuditTrailsAreSeparate() async throws {
+    func testSettingsAreEachTenantsOwn() async throws {
         let harness = try await AccessHarness.start()
-        let councilA = try await harness.tenant("council-a"), councilB = try await harness.tenant("council-b")
-        let keyA = try await harness.key(councilA, scopes: [.admin, .auditRead])
-        let keyB = try await harness.key(councilB, scopes: [.admin, .auditRead])
-        let marked = try harness.send("GET", "/v1/admin/keys", key: keyA, headers: ["X-Request-Id": "council-a-secret-request"])
-        XCTAssertEqual(marked.status, 200)
-        let seenByA = try harness.send("GET", "/v1/audit", key: keyA).items.compactMap { $0["request_id"] as? String }
-        let seenByB = try harness.send("GET", "/v1/audit", key: keyB).items.compactMap { $0["request_id"] as? String }
-        XCTAssertTrue(seenByA.contains("council-a-secret-request"))
-        XCTAssertFalse(seenByB.contains("council-a-secret-request"))
+        let keyA = try await harness.key(try await harness.tenant("council-a"), scopes: [.admin])
+        let keyB = try await harness.key(try await harness.tenant("council-b"), scopes: [.admin])
+        let changed = try harness.send("PATCH", "/v1/admin/settings", key: keyA, body: #"{"fatigue_topic_days":91}"#, headers: ["If-Match": "*"])
+        XCTAssertEqual(changed.status, 200, changed.text)
+        XCTAssertEqual(try harness.send("GET", "/v1/admin/settings", key: keyB).json["fatigue_topic_days"] as? Int, 90, "another tenant's change")
+        let other = try harness.send("PATCH", "/v1/admin/settings", key: keyB, body: #"{"fatigue_topic_days":30}"#, headers: ["If-Match": "*"])
+        XCTAssertEqual(other.status, 200, other.text)
+        XCTAssertEqual(try harness.send("GET", "/v1/admin/settings", key: keyA).json["fatigue_topic_days"] as? Int, 91, "another tenant's change")
         await harness.stop()
     }
 
-    private func listed(_ id: String, _ harness: AccessHarness, _ path: String, _ key: String) throws -> Bool {
-        var target = "\(path)?limit=500"
+    /// Every route under `/v1` that needs a key serves a tenant's resource: an entry above must
+    /// exercise it.
+    func testEveryTenantRouteHasAnEntry() throws {
+        let routes = try OpenAPIRoutesTests.routes()
+            .filter { $0.template.hasPrefix("/v1/") && $0.metadata[AccessControl.requiredScopeKey] != nil }
+            .map { "\($0.method) \($0.template)" }
+        XCTAssertFalse(routes.isEmpty)
+        let claimed = IsolatedResource.all.reduce(into: Set<String>()) { $0.formUnion($1.routes) }
+        for route in routes where !claimed.contains(route) && IsolatedResource.notRecords[route] == nil {
+            XCTFail("\(route) is not exercised by any IsolatedResource: add it to its resource's entry (or a new one)")
+        }
+        for route in claimed.union(IsolatedResource.notRecords.keys).subtracting(routes) {
+            XCTFail("an IsolatedResource names \(route), which is not a route")
+        }
+    }
+
+    private func listed(_ id: String, _ resource: IsolatedResource, _ harness: AccessHarness, _ path: String, _ key: String) throws -> Bool {
+        var target = path
         while true {
             let page = try harness.send("GET", target, key: key)
             guard page.status == 200 else { return false }
-            if page.items.contains(where: { $0["id"] as? String == id }) { return true }
+            if page.items.contains(where: { $0[resource.listedID] as? String == id }) { return true }
             guard let next = page.json["next_cursor"] as? String else { return false }
-            target = "\(path)?limit=500&cursor=\(next)"
+            target = "\(path)?cursor=\(next)"
         }
     }
 }

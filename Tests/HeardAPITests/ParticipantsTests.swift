@@ -46,9 +46,10 @@ extension IsolatedResource {
     static let participant = IsolatedResource(
         name: "participant", scopes: [.involvementWrite, .involvementRead],
         create: { harness, key in try ParticipationSamples.makeParticipant(harness, key: key) },
-        itemPath: { "/v1/participants/\($0)" }, listPath: "/v1/participants",
+        itemPath: { "/v1/participants/\($0)" }, reads: ["/groups", "/consents", "/training", "/rewards"], listPath: "/v1/participants",
         changes: [("PATCH", "", #"{"active":false}"#), ("POST", "/consents", ParticipationSamples.consent())],
-        deletable: false, csv: true)
+        deletable: false, csv: true,
+        routes: ["POST /v1/participants", "GET /v1/participants/{id}", "GET /v1/participants", "PATCH /v1/participants/{id}", "POST /v1/participants/{id}/consents", "GET /v1/participants/{id}/groups", "GET /v1/participants/{id}/consents", "GET /v1/participants/{id}/training", "GET /v1/participants/{id}/rewards"])
 }
 
 final class ParticipantsTests: XCTestCase {
@@ -245,5 +246,6 @@ extension IsolatedResource {
             return "\(participant)/consents/\(try ParticipationSamples.giveConsent(harness, key: key, to: participant))"
         },
         itemPath: { "/v1/participants/\($0)" }, listPath: nil,
-        changes: [("POST", "/withdraw", #"{"on":"2026-03-01"}"#)], deletable: false, csv: false)
+        changes: [("POST", "/withdraw", #"{"on":"2026-03-01"}"#)], deletable: false, csv: false,
+        routes: ["GET /v1/participants/{id}/consents/{consent_id}", "POST /v1/participants/{id}/consents/{consent_id}/withdraw"])
 }

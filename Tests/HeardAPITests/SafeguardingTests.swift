@@ -3,7 +3,6 @@ import HTTPServer
 @testable import HeardAPI
 import HeardTesting
 import Postgres
-import Synchronization
 import XCTest
 
 /// `/v1/safeguarding-alerts`: a concern opens an alert that somebody must acknowledge, and an
@@ -48,7 +47,7 @@ final class SafeguardingTests: XCTestCase {
     }
 
     /// Every item of a list, following `next_cursor`.
-    func all(_ query: String = "", key: String? = nil, limit: Int = 500, port: Int? = nil) throws -> [[String: Any]] {
+    func all(_ query: String = "", key: String? = nil, limit: Int = 500) throws -> [[String: Any]] {
         var items: [[String: Any]] = []
         var cursor: String?
         var pages = 0
@@ -57,7 +56,7 @@ final class SafeguardingTests: XCTestCase {
             if !query.isEmpty { parameters.append(query) }
             if let cursor { parameters.append("cursor=\(cursor)") }
             let target = "/v1/safeguarding-alerts?" + parameters.joined(separator: "&")
-            let page = try port.map { try roundTrip($0, "GET", target, key: key ?? writer) } ?? harness.send("GET", target, key: key ?? writer)
+            let page = try harness.send("GET", target, key: key ?? writer)
             XCTAssertEqual(page.status, 200, page.text)
             guard page.status == 200 else { break }
             items += page.items
@@ -69,12 +68,6 @@ final class SafeguardingTests: XCTestCase {
 
     func ids(_ items: [[String: Any]]) -> [String] { items.compactMap { $0["id"] as? String } }
 
-    func roundTrip(_ port: Int, _ method: String, _ target: String, key: String) throws -> RawResponse {
-        let client = try RawClient(port: port)
-        client.send("\(method) \(target) HTTP/1.1\r\nHost: heard.test\r\nAuthorization: Bearer \(key)\r\n\r\n")
-        return try XCTUnwrap(client.readResponse())
-    }
-
     static func instant(_ text: String) -> Date {
         FieldReader.parseInstant(text)!
     }
@@ -82,6 +75,7 @@ final class SafeguardingTests: XCTestCase {
     // MARK: The lifecycle
 
     func testAConcernOpensAnAlertThatIsAcknowledgedOnceAndOnlyOnce() async throws {
+        try harness.serveOverSockets()  // the area's end-to-end test
         let (feedbackID, alertID) = try raiseConcern(externalID: "form-sg-1")
         _ = try harness.send("POST", "/v1/feedback", key: writer, body: FeedbackSamples.body(externalID: "no-concern"))
 
@@ -205,12 +199,6 @@ final class SafeguardingTests: XCTestCase {
     /// Through HTTP with the clock held: a second before the deadline the alert is not overdue,
     /// at the deadline it is, in the item and in the filter.
     func testTheOverdueBoundaryToTheSecondWithAHeldClock() async throws {
-        let clock = HeldClock()
-        let pool = PostgresPool(configuration: harness.database.runtime, size: 2)
-        defer { pool.shutdown() }
-        let server = try TestServer.start { router in
-            SafeguardingRoutes(access: AccessControl(database: pool, clock: { clock.now.withLock { $0 } })).add(to: &router)
-        }
         let cases: [(raised: String, due: String)] = [
             ("2025-01-10T14:00:00Z", "2025-01-14T00:00:00Z"),  // Friday, GMT
             ("2025-04-17T16:00:00Z", "2025-04-22T23:00:00Z"),  // before Easter, BST
@@ -222,18 +210,18 @@ final class SafeguardingTests: XCTestCase {
             let deadline = Self.instant(due)
             for (now, overdue) in [(Self.instant(raised), false), (deadline.addingTimeInterval(-1), false),
                                    (deadline, true), (deadline.addingTimeInterval(86_400 * 30), true)] {
-                clock.now.withLock { $0 = now }
-                let read = try roundTrip(server.port, "GET", "/v1/safeguarding-alerts/\(alertID)", key: writer)
+                harness.clock.hold(at: now)
+                let read = try harness.send("GET", "/v1/safeguarding-alerts/\(alertID)", key: writer)
                 XCTAssertEqual(read.status, 200, read.text)
                 XCTAssertEqual(read.json["due_at"] as? String, due)
                 XCTAssertEqual(read.json["overdue"] as? Bool, overdue, "raised \(raised), now \(now)")
-                XCTAssertEqual(ids(try all("overdue=true", port: server.port)).contains(alertID), overdue, "filter at \(now)")
-                XCTAssertEqual(ids(try all("overdue=false", port: server.port)).contains(alertID), !overdue, "filter at \(now)")
+                XCTAssertEqual(ids(try all("overdue=true")).contains(alertID), overdue, "filter at \(now)")
+                XCTAssertEqual(ids(try all("overdue=false")).contains(alertID), !overdue, "filter at \(now)")
             }
+            harness.clock.hold(at: nil)
             let acknowledged = try harness.send("POST", "/v1/safeguarding-alerts/\(alertID)/acknowledge", key: writer, body: Self.acknowledgement)
             XCTAssertEqual(acknowledged.status, 200)
         }
-        await server.stop()
     }
 
     /// The SQL filter's cutoff agrees with `WorkingDayCalendar.isOverdue` for every pair of
@@ -473,11 +461,6 @@ final class SafeguardingTests: XCTestCase {
             "SELECT count(*) FROM audit_events WHERE request_id LIKE 'sg-%' AND resource_type <> 'safeguarding_alert'")
         XCTAssertEqual(types, 0)
     }
-}
-
-/// A clock a test sets.
-final class HeldClock: Sendable {
-    let now = Mutex(Date())
 }
 
 /// The alert's lifecycle and its preconditions, from the shared kit.

@@ -83,6 +83,22 @@ public struct RawResponse: Sendable {
 
     public var text: String { String(decoding: body, as: UTF8.self) }
 
+    /// The status line and headers (without the blank line after them); the body is left empty.
+    init?(head: ArraySlice<UInt8>) {
+        var lines = String(decoding: head, as: UTF8.self).components(separatedBy: "\r\n")
+        let statusLine = lines.removeFirst().split(separator: " ")
+        guard statusLine.count >= 2, let status = Int(statusLine[1]) else { return nil }
+        self.status = status
+        headers = lines.compactMap { line -> (String, String)? in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+        }
+        body = []
+    }
+
+    /// Whether a body follows the head (HEAD answers aside).
+    var hasBody: Bool { !(status == 100 || status == 204 || status == 304) }
+
     public var json: [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:]
     }
@@ -137,17 +153,9 @@ public final class RawClient {
             headEnd = Self.find([13, 10, 13, 10], in: buffer)
             if headEnd == nil && !fill() { return nil }
         }
-        let head = String(decoding: buffer[0..<headEnd!], as: UTF8.self)
-        var lines = head.components(separatedBy: "\r\n")
-        let statusLine = lines.removeFirst().split(separator: " ")
-        guard statusLine.count >= 2, let status = Int(statusLine[1]) else { return nil }
-        let headers = lines.compactMap { line -> (String, String)? in
-            guard let colon = line.firstIndex(of: ":") else { return nil }
-            return (String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
-        }
+        guard var response = RawResponse(head: buffer[0..<headEnd!]) else { return nil }
         buffer.removeFirst(headEnd! + 4)
-        var response = RawResponse(status: status, headers: headers, body: [])
-        if status == 100 || status == 204 || status == 304 || forHead { return response }
+        if !response.hasBody || forHead { return response }
         if let length = response.header("Content-Length").flatMap(Int.init) {
             while buffer.count < length { if !fill() { break } }
             response.body = Array(buffer.prefix(length))

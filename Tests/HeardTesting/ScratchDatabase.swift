@@ -1,6 +1,7 @@
 import Foundation
 import HeardAPI
 import Postgres
+import Synchronization
 
 /// A fresh, empty database for one test on the server named by `DATABASE_URL` (a superuser on a
 /// throw-away cluster), owned by `heard_owner`, dropped by `drop()`. Tests fail (never skip)
@@ -31,14 +32,31 @@ public struct ScratchDatabase: Sendable {
         }
     }
 
+    /// An empty database, for tests of migrations themselves.
     public static func create() async throws -> ScratchDatabase {
         let admin = try PostgresConfiguration(url: try serverURL)
-        let name = "heard_s_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
-        try await Self.run(on: admin, "CREATE DATABASE \(unsafeRaw: String(name))")
+        let name = newName()
+        try await Self.run(on: admin, "CREATE DATABASE \(unsafeRaw: name)")
         var configuration = admin
-        configuration.database = String(name)
-        try await DatabaseRoles.setUp(database: String(name), asSuperuser: configuration)
-        return ScratchDatabase(name: String(name), configuration: configuration, admin: admin)
+        configuration.database = name
+        try await DatabaseRoles.setUp(database: name, asSuperuser: configuration)
+        return ScratchDatabase(name: name, configuration: configuration, admin: admin)
+    }
+
+    /// A database with every migration applied: a copy of a template migrated once per set of
+    /// migrations (copying is a file copy; migrating afresh takes seconds).
+    public static func createMigrated(migrations: Migrator) async throws -> ScratchDatabase {
+        let admin = try PostgresConfiguration(url: try serverURL)
+        let template = try await MigratedTemplate.name(for: migrations, admin: admin)
+        let name = newName()
+        try await Self.run(on: admin, "CREATE DATABASE \(unsafeRaw: name) TEMPLATE \(unsafeRaw: template) OWNER \(unsafeRaw: DatabaseRoles.owner)")
+        var configuration = admin
+        configuration.database = name
+        return ScratchDatabase(name: name, configuration: configuration, admin: admin)
+    }
+
+    private static func newName() -> String {
+        "heard_s_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
     }
 
     /// A libpq URL for this database as `user` (default: the superuser), for child processes.
@@ -63,9 +81,59 @@ public struct ScratchDatabase: Sendable {
         try? await Self.run(on: admin, "DROP DATABASE IF EXISTS \(unsafeRaw: name) WITH (FORCE)")
     }
 
-    private static func run(on configuration: PostgresConfiguration, _ statement: PostgresQuery) async throws {
+    static func run(on configuration: PostgresConfiguration, _ statement: PostgresQuery) async throws {
         let pool = PostgresPool(configuration: configuration, size: 1)
         defer { pool.shutdown() }
         try await pool.withConnection { try await $0.simpleExecute(statement.sql) }
+    }
+}
+
+/// The migrated template a test process copies: `heard_template_<digest of the migrations>`,
+/// built by whichever test process needs it first. Test processes run at once (`swift test
+/// --parallel`, several test targets), so building is serialised by an advisory lock and the
+/// template appears under its name only when complete.
+enum MigratedTemplate {
+    private static let built = Mutex<[String: Task<Void, any Error>]>([:])
+
+    static func name(for migrator: Migrator, admin: PostgresConfiguration) async throws -> String {
+        var digest: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a over each migration's file name and checksum
+        for migration in migrator.migrations {
+            for byte in (migration.fileName + migration.checksum).utf8 { digest = (digest ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+        }
+        let name = "heard_template_" + String(digest, radix: 16)
+        let task = built.withLock { tasks in
+            if let task = tasks[name] { return task }
+            let task = Task { try await build(name, migrator: migrator, admin: admin) }
+            tasks[name] = task
+            return task
+        }
+        try await task.value
+        return name
+    }
+
+    private static func build(_ name: String, migrator: Migrator, admin: PostgresConfiguration) async throws {
+        let pool = PostgresPool(configuration: admin, size: 1)
+        defer { pool.shutdown() }
+        try await pool.withConnection { connection in
+            // Session-level: held until unlocked, whatever the statements in between do.
+            try await connection.simpleExecute("SELECT pg_advisory_lock(7296632, 1)")
+            do {
+                let exists = try await connection.query("SELECT 1 FROM pg_database WHERE datname = \(name)")
+                if exists.isEmpty {
+                    let building = name + "_building"
+                    try await connection.simpleExecute("DROP DATABASE IF EXISTS \(building) WITH (FORCE)")
+                    try await connection.simpleExecute("CREATE DATABASE \(building)")
+                    var configuration = admin
+                    configuration.database = building
+                    try await DatabaseRoles.setUp(database: building, asSuperuser: configuration)
+                    _ = try migrator.migrate(configuration: DatabaseRoles.connecting(configuration, as: DatabaseRoles.owner))
+                    try await connection.simpleExecute("ALTER DATABASE \(building) RENAME TO \(name)")
+                }
+            } catch {
+                try? await connection.simpleExecute("SELECT pg_advisory_unlock(7296632, 1)")
+                throw error
+            }
+            try await connection.simpleExecute("SELECT pg_advisory_unlock(7296632, 1)")
+        }
     }
 }

@@ -40,13 +40,18 @@ public struct AccessControl: Sendable {
     /// Wraps `handler`: it runs only for a valid, unexpired, unrevoked key with `scope`, within
     /// the key's rate limit. Refusals answer 401/403/404/429 and are audited in a transaction of
     /// their own, so nothing rolls them back.
-    public func secure(_ scope: Scope, resource: AuditResource, _ handler: @escaping SecuredHandler) -> Handler {
+    public func secure(_ scope: Scope, resource: AuditResource, _ handler: @escaping SecuredHandler) -> Endpoint {
         secure(anyOf: [scope], resource: resource, handler)
     }
 
+    /// The endpoint metadata naming the scope an operation needs, as `openapi.yaml`'s
+    /// `x-required-scope` states it: one scope, or `any` when every scope opens it.
+    public static let requiredScopeKey = "x-required-scope"
+
     /// Like `secure(_:resource:_:)`, for an operation any one of `scopes` opens.
-    public func secure(anyOf scopes: [Scope], resource: AuditResource, _ handler: @escaping SecuredHandler) -> Handler {
-        { request in
+    public func secure(anyOf scopes: [Scope], resource: AuditResource, _ handler: @escaping SecuredHandler) -> Endpoint {
+        let required = Set(scopes) == Set(Scope.allCases) ? "any" : scopes.map(\.rawValue).joined(separator: ", ")
+        return Endpoint(metadata: [Self.requiredScopeKey: required]) { request in
             try Self.rejectTenantParameters(request)
             let principal = try await authenticate(request, resource: resource)
             guard scopes.contains(where: principal.has) else {
