@@ -7,9 +7,8 @@ import XCTest
 
 final class SystemRoutesTests: XCTestCase {
     func testHealthReadinessAndMetricsOnAMigratedDatabase() async throws {
-        let database = try await ScratchDatabase.create()
         let migrator = try Migrator(directory: AppHarness.migrationsDirectory)
-        _ = try migrator.migrate(configuration: database.owner)
+        let database = try await ScratchDatabase.createMigrated(migrations: migrator)
         let app = try AppHarness.start(database: database.runtime, migrator: migrator)
 
         let health = try roundTrip(app.port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -33,8 +32,7 @@ final class SystemRoutesTests: XCTestCase {
     }
 
     func testReadinessNamesPendingMigrations() async throws {
-        let database = try await ScratchDatabase.create()
-        _ = try Migrator(directory: AppHarness.migrationsDirectory).migrate(configuration: database.owner)
+        let database = try await ScratchDatabase.createMigrated(migrations: try Migrator(directory: AppHarness.migrationsDirectory))
         let directory = try AppHarness.migrations(adding: ["9999_not_yet.sql": "CREATE TABLE not_yet (id int);"])
         let app = try AppHarness.start(database: database.runtime, migrator: try Migrator(directory: directory))
 

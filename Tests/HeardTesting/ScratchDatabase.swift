@@ -2,6 +2,7 @@ import Foundation
 import HeardAPI
 import Postgres
 import Synchronization
+import XCTest
 
 /// A fresh, empty database for one test on the server named by `DATABASE_URL` (a superuser on a
 /// throw-away cluster), owned by `heard_owner`, dropped by `drop()`. Tests fail (never skip)
@@ -44,18 +45,17 @@ public struct ScratchDatabase: Sendable {
     }
 
     /// A database with every migration applied: a copy of a template migrated once per set of
-    /// migrations (copying is a file copy; migrating afresh takes seconds).
+    /// migrations, made while the previous test ran (see `MigratedTemplate.copy`).
     public static func createMigrated(migrations: Migrator) async throws -> ScratchDatabase {
         let admin = try PostgresConfiguration(url: try serverURL)
         let template = try await MigratedTemplate.name(for: migrations, admin: admin)
-        let name = newName()
-        try await Self.run(on: admin, "CREATE DATABASE \(unsafeRaw: name) TEMPLATE \(unsafeRaw: template) OWNER \(unsafeRaw: DatabaseRoles.owner)")
+        let name = try await MigratedTemplate.copy(of: template, admin: admin)
         var configuration = admin
         configuration.database = name
         return ScratchDatabase(name: name, configuration: configuration, admin: admin)
     }
 
-    private static func newName() -> String {
+    static func newName() -> String {
         "heard_s_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
     }
 
@@ -111,6 +111,43 @@ enum MigratedTemplate {
         return name
     }
 
+    /// Copies made ahead, one per template: a test takes the one made while the test before it
+    /// ran, and the next is started at once. CREATE DATABASE is most of what starting a test
+    /// costs, and a test mostly waits on the database, so the copy is made in that time.
+    private static let spares = Mutex<[String: Task<String, any Error>]>([:])
+
+    /// A new database copied from `template`, owned by the owner role.
+    static func copy(of template: String, admin: PostgresConfiguration) async throws -> String {
+        let made = spares.withLock { spares in
+            let ready = spares[template] ?? makeCopy(of: template, admin: admin)
+            spares[template] = makeCopy(of: template, admin: admin)
+            return ready
+        }
+        SpareCopies.dropAtTheEnd(admin: admin)
+        return try await made.value
+    }
+
+    private static func makeCopy(of template: String, admin: PostgresConfiguration) -> Task<String, any Error> {
+        Task {
+            let name = ScratchDatabase.newName()
+            try await ScratchDatabase.run(
+                on: admin, "CREATE DATABASE \(unsafeRaw: name) TEMPLATE \(unsafeRaw: template) OWNER \(unsafeRaw: DatabaseRoles.owner)")
+            return name
+        }
+    }
+
+    /// Drops the copies made ahead and never taken.
+    static func dropSpares(admin: PostgresConfiguration) async {
+        let left = spares.withLock { spares in
+            defer { spares = [:] }
+            return Array(spares.values)
+        }
+        for task in left {
+            guard let name = try? await task.value else { continue }
+            try? await ScratchDatabase.run(on: admin, "DROP DATABASE IF EXISTS \(unsafeRaw: name) WITH (FORCE)")
+        }
+    }
+
     private static func build(_ name: String, migrator: Migrator, admin: PostgresConfiguration) async throws {
         let pool = PostgresPool(configuration: admin, size: 1)
         defer { pool.shutdown() }
@@ -135,5 +172,35 @@ enum MigratedTemplate {
             }
             try await connection.simpleExecute("SELECT pg_advisory_unlock(7296632, 1)")
         }
+    }
+}
+
+/// Drops the spare copies when the test bundle finishes, so a run leaves behind no database it
+/// made.
+final class SpareCopies: NSObject, XCTestObservation, Sendable {
+    private static let registered = Mutex<SpareCopies?>(nil)
+    private let admin: PostgresConfiguration
+
+    private init(admin: PostgresConfiguration) {
+        self.admin = admin
+    }
+
+    static func dropAtTheEnd(admin: PostgresConfiguration) {
+        let observer = registered.withLock { registered -> SpareCopies? in
+            guard registered == nil else { return nil }
+            registered = SpareCopies(admin: admin)
+            return registered
+        }
+        guard let observer else { return }
+        DispatchQueue.main.async { XCTestObservationCenter.shared.addTestObserver(observer) }
+    }
+
+    func testBundleDidFinish(_ testBundle: Bundle) {
+        let done = DispatchSemaphore(value: 0)
+        Task { [admin] in
+            await MigratedTemplate.dropSpares(admin: admin)
+            done.signal()
+        }
+        done.wait()
     }
 }
