@@ -29,10 +29,6 @@ public struct Endpoint: Sendable {
         self.handler = handler
         self.metadata = metadata
     }
-
-    public func callAsFunction(_ request: Request) async throws -> Response {
-        try await handler(request)
-    }
 }
 
 /// Collects routes, then `build()` freezes them into a `Router`.
