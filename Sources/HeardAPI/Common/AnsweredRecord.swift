@@ -22,7 +22,7 @@ extension AnsweredRecord {
     }
 
     /// The `GET` of a record its path's `{id}` names alone, behind `access.secure(scope)`.
-    static func readByID(_ access: AccessControl, _ scope: Scope, resource: AuditResource, notFound: HTTPError) -> Handler {
+    static func readByID(_ access: AccessControl, _ scope: Scope, resource: AuditResource, notFound: HTTPError) -> Endpoint {
         access.secure(scope, resource: resource) { request, context in
             guard let id = UUID(uuidString: request.parameter("id")) else { throw notFound }
             return try await read(request, context, resource: resource, notFound: notFound) { tx, includeFreeText in
