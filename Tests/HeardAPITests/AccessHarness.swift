@@ -19,21 +19,23 @@ final class AccessHarness: Sendable {
     let clock: HeldClock
     private let sockets = Mutex<(server: Server, log: CapturedLog)?>(nil)
 
-    static func start(access: AccessControl.Configuration = .init()) async throws -> AccessHarness {
+    static func start(access: AccessControl.Configuration = .init(), poolSize: Int = 2) async throws -> AccessHarness {
         let migrator = try Migrator(directory: AppHarness.migrationsDirectory)
-        return try serve(try await ScratchDatabase.createMigrated(migrations: migrator), migrator: migrator, access: access)
+        return try serve(try await ScratchDatabase.createMigrated(migrations: migrator), migrator: migrator, access: access, poolSize: poolSize)
     }
 
     /// Brings `database` up to date (whatever migrations it already has) and serves it.
-    static func start(on database: ScratchDatabase, access: AccessControl.Configuration = .init()) async throws -> AccessHarness {
+    static func start(on database: ScratchDatabase, access: AccessControl.Configuration = .init(),
+                      poolSize: Int = 2) async throws -> AccessHarness {
         let migrator = try Migrator(directory: AppHarness.migrationsDirectory)
         _ = try migrator.migrate(configuration: database.owner)
-        return try serve(database, migrator: migrator, access: access)
+        return try serve(database, migrator: migrator, access: access, poolSize: poolSize)
     }
 
-    private static func serve(_ database: ScratchDatabase, migrator: Migrator, access: AccessControl.Configuration) throws -> AccessHarness {
+    private static func serve(_ database: ScratchDatabase, migrator: Migrator, access: AccessControl.Configuration,
+                              poolSize: Int = 2) throws -> AccessHarness {
         let clock = HeldClock()
-        let app = try AppHarness.start(database: database.runtime, migrator: migrator, access: access, clock: { clock.now },
+        let app = try AppHarness.start(database: database.runtime, migrator: migrator, poolSize: poolSize, access: access, clock: { clock.now },
                                        overSockets: false)
         return AccessHarness(database: database, app: app, ownerPool: PostgresPool(configuration: database.owner, size: 2), clock: clock)
     }

@@ -16,12 +16,14 @@ struct AppHarness {
     let log: CapturedLog?
     var port: Int { server?.port ?? 0 }
 
+    static let acquireTimeout = Duration.seconds(2)
+
     static func start(database: PostgresConfiguration, migrator: Migrator, poolSize: Int = 2,
                       access: AccessControl.Configuration = .init(), clock: @escaping @Sendable () -> Date = { Date() },
                       overSockets: Bool = true) throws -> AppHarness {
         // Wired as `heard serve` wires them: the event loops are the pool's lanes.
         let loopQueues = Server.makeLoopQueues(count: ServerConfiguration().loopCount)
-        let pool = PostgresPool(configuration: database, size: poolSize, acquireTimeout: .seconds(2), lanes: loopQueues)
+        let pool = PostgresPool(configuration: database, size: poolSize, acquireTimeout: acquireTimeout, lanes: loopQueues)
         let metrics = Metrics()
         let app = HeardApp(database: pool, migrator: migrator, metrics: metrics, access: access, clock: clock)
         let client = RouterClient(app.router(), loops: loopQueues)

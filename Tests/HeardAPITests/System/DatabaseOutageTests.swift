@@ -38,6 +38,33 @@ final class DatabaseOutageTests: XCTestCase {
         await app.stop()
     }
 
+    /// Every database connection busy: a request waits the pool's acquire timeout, then hears
+    /// 503 with Retry-After; it is never left waiting for the connection to come back.
+    func testAnExhaustedPoolAnswers503WithRetryAfterWhileItsOnlyConnectionIsStillHeld() async throws {
+        let harness = try await AccessHarness.start(poolSize: 1)
+        let council = try await harness.tenant("dudley")
+        let key = try await harness.key(council, scopes: [.feedbackWrite])
+        let body = FeedbackSamples.body(externalID: "while-busy")
+        XCTAssertEqual(try harness.send("POST", "/v1/feedback", key: key, body: FeedbackSamples.body(externalID: "before")).status, 201)
+
+        let (busy, waited, health) = try await harness.app.pool.withConnection { _ in
+            // The only connection is lent out until this closure returns, so an answer that
+            // arrives in here cannot have waited for it.
+            let started = Date()
+            let busy = try harness.send("POST", "/v1/feedback", key: key, body: body)
+            let waited = Date().timeIntervalSince(started)
+            return (busy, waited, try harness.send("GET", "/healthz", key: nil))
+        }
+        XCTAssertEqual(busy.status, 503, busy.text)
+        XCTAssertEqual(busy.header("Retry-After"), "2")
+        XCTAssertEqual(busy.json["type"] as? String, "urn:heard:problem:database-unavailable")
+        XCTAssertGreaterThanOrEqual(waited, AppHarness.acquireTimeout / .seconds(1) - 0.1, "it waited for the acquire timeout first")
+        XCTAssertEqual(health.status, 200, "/healthz never needs the pool")
+        XCTAssertEqual(try harness.send("POST", "/v1/feedback", key: key, body: body).status, 201,
+                       "the retry is served once a connection is free; the refused request stored nothing")
+        await harness.stop()
+    }
+
     func testServeWithoutDatabaseURLRunsAPrivateClusterAndStopsIt() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("heard-embedded-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: directory) }
