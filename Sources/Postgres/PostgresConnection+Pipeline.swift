@@ -244,8 +244,9 @@ extension PostgresConnection {
     }
 
     /// The socket has something to read: the answers of the pipelines in flight, or, while
-    /// idle, the server's last words before it closed the connection.
-    func readable() {
+    /// idle, the server's last words before it closed the connection. `mayBeTheEnd`: the
+    /// event's data was 0 (see `readToTheEnd`).
+    func readable(mayBeTheEnd: Bool) {
         guard let handle else { return }
         guard PQconsumeInput(handle) == 1 else { return fail(lostConnection(handle), nil) }
         if writeSource != nil { flush() }
@@ -256,6 +257,12 @@ extension PostgresConnection {
             if !checkAlive() { fail(lostConnection(handle), nil) }
             return
         }
+        takeAnswers(from: handle)
+        if mayBeTheEnd { readToTheEnd() }
+    }
+
+    /// Hands every answer libpq has read to the operations in flight, in order.
+    private func takeAnswers(from handle: OpaquePointer) {
         while !operations.isEmpty, PQisBusy(handle) == 0 {
             switch read(into: &operations[0], from: handle) {
             case .waiting:
@@ -269,6 +276,25 @@ extension PostgresConnection {
             case .ended(let error):
                 return fail(error, nil)
             }
+        }
+    }
+
+    /// Dispatch reports the end of a socket's stream in one event (its data 0) and never again,
+    /// even when bytes came with it that the event's read did not take. A backend told to quit
+    /// at once (SIGQUIT: an immediate shutdown, or a reset after another backend crashed) sends
+    /// a warning and exits, so the warning and the end often arrive together: the read takes
+    /// the warning, and the operations in flight would wait for ever for answers that never
+    /// come. So after such an event the socket is read until nothing is left in it: to its end
+    /// (the connection is lost, and they fail), or to nothing more for now.
+    private func readToTheEnd() {
+        while let handle {
+            var byte: UInt8 = 0
+            let peeked = recv(PQsocket(handle), &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT))
+            if peeked < 0, errno == EINTR { continue }
+            if peeked < 0, errno == EAGAIN || errno == EWOULDBLOCK { return }
+            // Bytes (read them), or the end of the stream or an error (libpq's read reports it).
+            guard PQconsumeInput(handle) == 1, peeked > 0 else { return fail(lostConnection(handle), nil) }
+            takeAnswers(from: handle)
         }
     }
 

@@ -77,7 +77,8 @@ public final class PostgresConnection: @unchecked Sendable {
             throw error
         }
         let source = DispatchSource.makeReadSource(fileDescriptor: PQsocket(handle), queue: queue)
-        source.setEventHandler { [weak self] in self?.readable() }
+        // Data 0: the event is for the end of the stream (or there is nothing to read).
+        source.setEventHandler { [weak self] in self?.readable(mayBeTheEnd: self?.readSource?.data == 0) }
         readSource = source
         source.activate()
     }

@@ -1,5 +1,6 @@
 @testable import EmbeddedPostgres
 import Foundation
+import Synchronization
 import XCTest
 @testable import Postgres
 
@@ -43,6 +44,41 @@ final class EmbeddedPostgresTests: XCTestCase {
         XCTAssertEqual(try row.decode(Int.self, column: "answer"), 42)
         try await runTwoQueriesAtOnce(pool)
         XCTAssertLessThanOrEqual(pool.stats.open, 2)
+    }
+
+    /// A backend told to quit at once (SIGQUIT: `pg_ctl stop -m immediate`, or PostgreSQL
+    /// resetting after another backend crashed) sends a warning and exits, so its last words
+    /// and the end of the stream often arrive together, and Dispatch reports such a socket's
+    /// end once only. The statement in flight on it must fail with a connection error then,
+    /// not wait for an answer that never comes.
+    func testAStatementInFlightFailsWhenItsBackendQuitsWithAWarning() async throws {
+        let embedded = EmbeddedPostgres(dataDirectory: root.appendingPathComponent("pg"))
+        defer { embedded.stop() }
+        let configuration = try embedded.start()
+        let lane = DispatchQueue(label: "test.lane")
+        let pool = PostgresPool(configuration: configuration, size: 1, acquireTimeout: .seconds(5), lanes: [lane])
+        defer { pool.shutdown() }
+        let executor = LaneExecutor(lane)
+        let pid = try await Task(executorPreference: executor) {
+            try await pool.firstRow("SELECT pg_backend_pid() AS pid").decode(Int.self, column: "pid")
+        }.value
+        let outcome = Mutex<String?>(nil)
+        Task(executorPreference: executor) {
+            do {
+                _ = try await pool.query("SELECT pg_sleep(30)")
+                outcome.withLock { $0 = "answered" }
+            } catch let error as PostgresError {
+                outcome.withLock { $0 = error.kind == .connection ? "connection error" : "\(error)" }
+            }
+        }
+        try await Task.sleep(for: .milliseconds(300))  // the statement is running
+        // The connection's lane is kept busy while the backend quits, so the warning and the
+        // end of the stream are both waiting when the connection next reads, as they often are.
+        lane.async { usleep(500_000) }
+        XCTAssertEqual(kill(pid_t(pid), SIGQUIT), 0)
+        let deadline = Date().addingTimeInterval(10)
+        while outcome.withLock({ $0 }) == nil, Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        XCTAssertEqual(outcome.withLock { $0 }, "connection error", "the statement was left waiting")
     }
 
     func testRunningClusterIsReusedAndLeftRunning() throws {
