@@ -19,7 +19,9 @@ exactly one row per natural key, each record with one audit row of its creation 
 concern, one alert; then every Idempotency-Key request is sent again and must be answered with
 the status and body it was first answered with. Rows nobody journaled are allowed (committed,
 but the answer was lost in a kill). Exits 1 on any loss, duplicate, differing replay, unexpected
-answer, or heard exiting on its own once it was serving.
+answer, request left unanswered for 15 s or logged by heard as taking over 10 s (a hang), or
+heard exiting on its own once it was serving (a SIGTERM from some other process is reported, not
+counted: heard logs which signal stopped it).
 """
 
 import argparse
@@ -92,15 +94,19 @@ class Heard:
         self.crashes = []          # exited on its own while serving: a defect
         self.stopping = False
         self.killed = set()        # pids SIGKILLed on purpose
-        self.log = open(os.path.join(args.work, "heard.log"), "ab")
-        self.env = dict(os.environ, LOG_LEVEL="warn", RATE_LIMIT_PER_SECOND="1000000", RATE_LIMIT_BURST="1000000")
+        self.stopped_from_outside = []  # SIGTERM/SIGINT from some other process: logged, then exit 0
+        self.logs = os.path.join(args.work, "logs")
+        os.makedirs(self.logs, exist_ok=True)
+        self.env = dict(os.environ, LOG_LEVEL="info", RATE_LIMIT_PER_SECOND="1000000", RATE_LIMIT_BURST="1000000")
 
     def start(self):
         with self.lock:
             self.starts += 1
             self.serving = False
-            self.proc = subprocess.Popen([self.args.heard, "serve", "--no-migrate", "--port", str(self.args.port)],
-                                         env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+            with open(self.log_path(self.starts), "wb") as log:
+                self.proc = subprocess.Popen([self.args.heard, "serve", "--no-migrate", "--port", str(self.args.port)],
+                                             env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.proc.start_number = self.starts
             proc = self.proc
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and proc.poll() is None:
@@ -111,6 +117,9 @@ class Heard:
                 return True
             time.sleep(0.05)
         return False
+
+    def log_path(self, number):
+        return os.path.join(self.logs, "heard-%03d.log" % number)
 
     def kill(self):
         """SIGKILL the running process; the supervisor starts the next. Waits until it serves."""
@@ -148,7 +157,13 @@ class Heard:
                 if proc.pid in self.killed:
                     delay = 0.1
                 elif serving:
-                    self.crashes.append(proc.returncode)
+                    with open(self.log_path(proc.start_number), "rb") as log:
+                        told = [json.loads(line) for line in log if b'"message":"shutting down"' in line]
+                    what = "%s at %s" % (proc.returncode, time.strftime("%H:%M:%S"))
+                    if proc.returncode == 0 and told:
+                        self.stopped_from_outside.append(what + " on " + told[-1].get("signal", "?"))
+                    else:
+                        self.crashes.append(what)
                     delay = 0.3
                 else:
                     self.startup_failures += 1
@@ -202,6 +217,7 @@ class Counters:
         self.lock = threading.Lock()
         self.values = {}
         self.unexpected = []
+        self.timeouts = []  # requests not answered within 15 s: natural key and time
 
     def add(self, name, n=1):
         with self.lock:
@@ -274,6 +290,8 @@ class Worker(threading.Thread):
                 self.conn = None
         except socket.timeout:
             self.close()
+            with self.counters.lock:
+                self.counters.timeouts.append("%s at %s" % (request["external_id"], time.strftime("%H:%M:%S")))
             return self.retry_later(request, 0.2, "timeouts")
         except (OSError, http.client.HTTPException):
             self.close()
@@ -344,9 +362,19 @@ class Replayer:
 
 def main():
     args = parse_args()
+    heard = Heard(args)
+    try:
+        run(args, heard)
+    finally:
+        heard.stopping = True  # whatever happened, no heard is left running
+        with heard.lock:
+            if heard.proc is not None and heard.proc.poll() is None:
+                heard.proc.kill()
+
+
+def run(args, heard):
     key = os.environ["HEARD_KEY"]
     rng = random.Random(args.seed)
-    heard = Heard(args)
     if not heard.start():
         sys.exit("chaos: heard serve did not start")
     supervisor = threading.Thread(target=heard.supervise, daemon=True)
@@ -373,8 +401,8 @@ def main():
         else:
             restart_postgres(args)
             restarts += 1
-        print("chaos: %3.0fs fault %d/%d: %s; %d acknowledged so far" % (
-            time.monotonic() - started, number, len(faults),
+        print("chaos: %s %3.0fs fault %d/%d: %s; %d acknowledged so far" % (
+            time.strftime("%H:%M:%S"), time.monotonic() - started, number, len(faults),
             "heard SIGKILLed and started" if fault == "kill" else "postgres restarted -m immediate",
             counters.get("acknowledged")), file=sys.stderr, flush=True)
     time.sleep(rng.uniform(*args.gap))
@@ -395,12 +423,17 @@ def main():
     lost = [e for e in entries if stored.get(e["external_id"]) != e["id"]]
     duplicates = psql(args, "SELECT external_id, count(*) FROM feedback WHERE source_system = '%s' "
                             "GROUP BY tenant_id, external_id HAVING count(*) > 1" % SOURCE)
-    unaudited = psql(args, "SELECT f.external_id FROM feedback f WHERE f.source_system = '%s' AND "
-                           "(SELECT count(*) FROM audit_events a WHERE a.tenant_id = f.tenant_id AND a.action = 'create' "
-                           "AND a.resource_type = 'feedback' AND a.resource_id = f.id::text) <> 1" % SOURCE)
-    alerts_wrong = psql(args, "SELECT f.external_id FROM feedback f WHERE f.source_system = '%s' AND "
-                              "(SELECT count(*) FROM safeguarding_alerts a WHERE a.tenant_id = f.tenant_id AND a.feedback_id = f.id) "
-                              "<> CASE WHEN f.safeguarding_concern THEN 1 ELSE 0 END" % SOURCE)
+    # Joins on counts grouped once (audit_events has no index on resource_id: a subquery per
+    # record would scan it once per record).
+    unaudited = psql(args, "SELECT f.external_id FROM feedback f LEFT JOIN "
+                           "(SELECT tenant_id, resource_id, count(*) AS n FROM audit_events "
+                           " WHERE action = 'create' AND resource_type = 'feedback' GROUP BY 1, 2) a "
+                           "ON a.tenant_id = f.tenant_id AND a.resource_id = f.id::text "
+                           "WHERE f.source_system = '%s' AND coalesce(a.n, 0) <> 1" % SOURCE)
+    alerts_wrong = psql(args, "SELECT f.external_id FROM feedback f LEFT JOIN "
+                              "(SELECT tenant_id, feedback_id, count(*) AS n FROM safeguarding_alerts GROUP BY 1, 2) a "
+                              "ON a.tenant_id = f.tenant_id AND a.feedback_id = f.id "
+                              "WHERE f.source_system = '%s' AND coalesce(a.n, 0) <> CASE WHEN f.safeguarding_concern THEN 1 ELSE 0 END" % SOURCE)
     journaled = {e["external_id"] for e in entries}
     unjournaled = len(set(stored) - journaled)
 
@@ -412,15 +445,25 @@ def main():
         if (status, digest) != (entry["status"], entry["body_sha256"]):
             differing.append((entry["idempotency_key"], entry["status"], status))
     exit_status = heard.stop()
+    durations = []
+    for name in os.listdir(heard.logs):
+        with open(os.path.join(heard.logs, name), "rb") as log:
+            durations += [json.loads(line)["duration_ms"] for line in log if b'"duration_ms"' in line]
 
     print("chaos: %s acknowledged writes, %d lost, %d duplicates, %d of %d replays identical; %d heard kills, %d postgres restarts" % (
         format(len(entries), ","), len(lost), len(duplicates), len(replays) - len(differing), len(replays), kills, restarts))
     print("chaos: %.0fs of faults, %d workers; retried: %d connection errors, %d timeouts, %d answered 503, %d answered 409 (key in flight), "
-          "%d answered 429; %d rows committed but never acknowledged, %d requests abandoned unanswered at the end; "
-          "%d heard start-ups failed (database down), %d exits on its own while serving; SIGTERM at the end: exit %s" % (
+          "%d answered 429; records committed but never acknowledged: %d; requests abandoned unanswered at the end: %d; "
+          "heard start-ups that failed (database down): %d; heard exits on its own while serving: %d; SIGTERM at the end: exit %s" % (
               chaos_seconds, args.workers, counters.get("connection_errors"), counters.get("timeouts"),
               counters.get("answered_503"), counters.get("answered_409_in_flight"), counters.get("answered_429"),
               unjournaled, counters.get("abandoned"), heard.startup_failures, len(heard.crashes), exit_status))
+    print("chaos: heard's own log: %d requests, the slowest answered in %.0f ms" % (len(durations), max(durations or [0])))
+    if counters.timeouts:
+        print("chaos: not answered within 15 s (then retried): %s" % ", ".join(counters.timeouts[:10]))
+    if heard.stopped_from_outside:
+        print("chaos: heard stopped by a signal from another process (not a fault of heard, started again): %s"
+              % ", ".join(heard.stopped_from_outside))
 
     failures = []
     if not entries:
@@ -435,10 +478,15 @@ def main():
         failures.append("%d records with the wrong number of safeguarding alerts, e.g. %s" % (len(alerts_wrong), alerts_wrong[:3]))
     if differing:
         failures.append("%d Idempotency-Key replays answered differently (key, first, replay), e.g. %s" % (len(differing), differing[:3]))
+    if counters.timeouts:
+        failures.append("%d requests were not answered within 15 s" % len(counters.timeouts))
+    slow = [d for d in durations if d > 10000]
+    if slow:
+        failures.append("heard took over 10 s to answer %d requests (the slowest %.0f ms)" % (len(slow), max(slow)))
     if counters.unexpected:
         failures.append("%d unexpected answers, e.g. %s" % (len(counters.unexpected), counters.unexpected[:3]))
     if heard.crashes:
-        failures.append("heard exited on its own while serving, %d times (exit statuses %s)" % (len(heard.crashes), heard.crashes[:5]))
+        failures.append("heard exited on its own while serving, %d times (exit status and time: %s)" % (len(heard.crashes), heard.crashes[:5]))
     if slow_recoveries:
         failures.append("heard was not serving again within 60 s of a kill, %d times" % slow_recoveries)
     if exit_status != 0:
