@@ -362,6 +362,7 @@ class Replayer:
 
 def main():
     args = parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that `finally` stops heard
     heard = Heard(args)
     try:
         run(args, heard)
