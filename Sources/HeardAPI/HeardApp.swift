@@ -55,6 +55,10 @@ public struct HeardApp: Sendable {
         ActivityRoutes(access: access).add(to: &router)
         TenantSettingsRoutes(access: access).add(to: &router)
         router.get("/v1/reports/participation", access.secure(.reportsRead, resource: .participationReport, ParticipationReport.respond))
+        WorkingDayRoutes(access: access).add(to: &router)
+        ComplaintProcedureRoutes(access: access).add(to: &router)
+        ComplaintRoutes(access: access).add(to: &router)
+        LearningActionRoutes(access: access).add(to: &router)
         return router.build(cors: cors, mapError: Self.problem(for:))
     }
 

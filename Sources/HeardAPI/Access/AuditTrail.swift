@@ -94,4 +94,9 @@ public struct AuditResource: RawRepresentable, Sendable, Hashable {
     static let activity = AuditResource(rawValue: "activity")
     static let tenantSettings = AuditResource(rawValue: "tenant_settings")
     static let participationReport = AuditResource(rawValue: "participation_report")
+    static let calendar = AuditResource(rawValue: "calendar")
+    static let complaint = AuditResource(rawValue: "complaint")
+    static let complaintProcedure = AuditResource(rawValue: "complaint_procedure")
+    static let learningAction = AuditResource(rawValue: "learning_action")
+    static let complaintReport = AuditResource(rawValue: "complaint_report")
 }

@@ -43,6 +43,11 @@ public struct FieldReader {
         errors.append(FieldError(field: path(name), message: message))
     }
 
+    /// Whether the body has `name` at all (a JSON `null` included: a change that clears it).
+    public func has(_ name: String) -> Bool {
+        members.contains { $0.key == name }
+    }
+
     /// The raw value of `name`, marking it read; nil when absent. JSON `null` counts as absent.
     public mutating func raw(_ name: String) -> JSONValue? {
         guard let index = members.firstIndex(where: { $0.key == name }) else { return nil }
@@ -91,6 +96,16 @@ public struct FieldReader {
             return nil
         }
         return member
+    }
+
+    /// One of `allowed` (a vocabulary known only at run time).
+    public mutating func choice(_ name: String, _ allowed: [String], required: Bool = true) -> String? {
+        guard let value = raw(name) else { _ = missing(name, required: required); return nil }
+        guard case .string(let text) = value, allowed.contains(text) else {
+            reject(name, "must be one of: \(allowed.joined(separator: ", "))")
+            return nil
+        }
+        return text
     }
 
     /// An array of vocabulary values, each at most once.

@@ -42,10 +42,15 @@ struct ListEndpoint<Record: StoredRecord, Context: Sendable>: Sendable {
     /// The CSV columns: the record's own, unless the area adds to them.
     var csvColumns: @Sendable ([CSVColumn<Record>], Context) -> [CSVColumn<Record>] = { columns, _ in columns }
 
+    /// Whether the list takes `as_of` (a day records are judged as of: what is overdue, days left).
+    var judgedAsOf = false
+
     /// The request as the list's hooks see it.
     struct ListRequest: Sendable {
         let now: Date
         let includeFreeText: Bool
+        /// `as_of` when the list takes it and it was given; otherwise today in England.
+        let asOf: CalendarDate
     }
 
     init(resource: AuditResource, filters: [ListFilter<Context>] = [], days: DayRange? = nil, order: ListOrder,
@@ -72,6 +77,14 @@ struct ListEndpoint<Record: StoredRecord, Context: Sendable>: Sendable {
         return list
     }
 
+    /// This list, taking `as_of` (a date, default today in England): its filters and records are
+    /// judged as of that day (`ListRequest.asOf`).
+    func takingAsOf() -> ListEndpoint {
+        var list = self
+        list.judgedAsOf = true
+        return list
+    }
+
     /// This list, exported with the columns `columns` makes of the record's own.
     func exporting(_ columns: @escaping @Sendable ([CSVColumn<Record>], Context) -> [CSVColumn<Record>]) -> ListEndpoint {
         var list = self
@@ -81,7 +94,7 @@ struct ListEndpoint<Record: StoredRecord, Context: Sendable>: Sendable {
 
     /// Answers `GET` on the list.
     func respond(_ request: Request, _ context: AccessContext) async throws -> Response {
-        let judgesADay = filters.contains(where: \.usesDay)
+        let judgesADay = judgedAsOf || filters.contains(where: \.usesDay)
         var query = QueryReader(request.query, allowed: Set(filters.map(\.name) + (days.map { _ in ["from", "to"] } ?? [])
                                                            + (judgesADay ? ["as_of"] : [])))
         let parentID = try parent.map { parent throws(HTTPError) in
@@ -96,7 +109,7 @@ struct ListEndpoint<Record: StoredRecord, Context: Sendable>: Sendable {
         let asOf = (judgesADay ? query.date("as_of") : nil) ?? WorkingDayCalendar.localDay(of: context.now)
         try query.finish()
 
-        let listRequest = ListRequest(now: context.now, includeFreeText: context.principal.has(.freeTextRead))
+        let listRequest = ListRequest(now: context.now, includeFreeText: context.principal.has(.freeTextRead), asOf: asOf)
         let table = Record.table
         let (page, hasMore, csv) = try await context.transaction { tx -> ([(Record, [String])], Bool, [CSVColumn<Record>]) in
             var sql: [SQLFragment] = ["\(unsafeRaw: table.alias).tenant_id = \(tx.principal.tenantID)"]

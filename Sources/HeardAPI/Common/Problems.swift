@@ -28,11 +28,12 @@ extension ProblemType {
     static let actionNotAllowed = ProblemType("action-not-allowed", .conflict, title: "Action not allowed")
     static let alreadyAcknowledged = ProblemType("already-acknowledged", .conflict, title: "Already acknowledged")
     static let alreadyAMember = ProblemType("already-a-member", .conflict, title: "Already a member")
+    static let procedureFixed = ProblemType("procedure-fixed", .conflict, title: "The procedure is fixed by regulation")
 
     /// The catalogue: every problem type Heard can answer.
     static let catalogue: [ProblemType] = http + [
         unauthenticated, missingScope, councilKeyRequired, rateLimited, notReady, databaseUnavailable,
         invalidIdempotencyKey, idempotencyKeyReused, idempotencyKeyInUse, naturalKeyConflict, ifMatchRequired, staleETag,
-        measureExists, closureDayExists, actionNotAllowed, alreadyAcknowledged, alreadyAMember,
+        measureExists, closureDayExists, actionNotAllowed, alreadyAcknowledged, alreadyAMember, procedureFixed,
     ]
 }

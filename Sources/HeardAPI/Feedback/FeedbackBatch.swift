@@ -58,6 +58,7 @@ enum FeedbackBatch {
             // 2. Attribute each to its organisation (one lookup for all the names), and hold back
             //    a natural key the batch repeats: its first record decides what the others are.
             let known = try await FeedbackRoutes.organisations(named: Set(parsed.compactMap(\.feedback.organisation)), on: tx)
+            let closedComplaints = try await ComplaintFeedbackLink.closed(Set(parsed.compactMap(\.feedback.complaintID)), on: tx)
             var toStore: [(index: Int, feedback: NewFeedback, organisationID: UUID?)] = []
             var repeats: [(index: Int, first: Int, contentHash: String)] = []
             var firstWithKey: [NaturalKey: Int] = [:]
@@ -65,6 +66,9 @@ enum FeedbackBatch {
                 let organisationID: UUID?
                 do throws(HTTPError) {
                     organisationID = try FeedbackRoutes.attribution(feedback.organisation, for: principal, known: known)
+                    if let complaintID = feedback.complaintID, !closedComplaints.contains(complaintID) {
+                        throw HTTPError.validation([ComplaintFeedbackLink.problem])
+                    }
                 } catch {
                     results[index] = Self.invalid(index, error)
                     continue

@@ -118,6 +118,7 @@ extension FeedbackRecord {
             ("safeguarding_concern", .bool(safeguardingConcern)),
             ("equality", equality.map { .object([("gender", text($0.gender)), ("ethnicity", text($0.ethnicity)), ("disability", text($0.disability))]) } ?? .null),
             ("source_system", .string(sourceSystem)), ("external_id", .string(externalId)), ("organisation", text(organisation)),
+            ("complaint_id", complaintId.map { .string($0.lowercased) } ?? .null),
         ]
     }
 }

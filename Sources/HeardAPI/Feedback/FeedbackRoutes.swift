@@ -50,6 +50,7 @@ struct FeedbackRoutes {
                 feedback = try NewFeedback.parse(request.body, measures: current)
             }
             let organisationID = try await Self.organisation(feedback.organisation, for: principal, on: tx)
+            try await ComplaintFeedbackLink.check(feedback.complaintID, on: tx)
             // Stored, audited and committed in one round trip (FeedbackStore.create).
             return (feedback, try await FeedbackStore.create(feedback, organisationID: organisationID, on: tx, includeFreeText: includeFreeText))
         }

@@ -56,6 +56,7 @@ struct FeedbackRecord: StoredRecord {
     var safeguardingAlert: AlertSummary?
     var equality: Equality?
     var organisation: String?
+    var complaintId: UUID?
     var version = 1
     var createdAt = Date(timeIntervalSince1970: 0)
     var updatedAt = Date(timeIntervalSince1970: 0)
@@ -78,7 +79,8 @@ struct FeedbackRecord: StoredRecord {
             .column("consent_to_follow_up", "f.consent_to_follow_up", \.consentToFollowUp),
             .column("safeguarding_concern", "f.safeguarding_concern", \.safeguardingConcern),
             .nested("safeguarding_alert", \.safeguardingAlert, prefix: "safeguarding_alert_"), .nested("equality", \.equality),
-            .column("organisation", "o.slug", \.organisation), .column("version", "f.version", \.version),
+            .column("organisation", "o.slug", \.organisation), .column("complaint_id", "f.complaint_id", \.complaintId),
+            .column("version", "f.version", \.version),
             .column("created_at", "f.created_at", \.createdAt), .column("updated_at", "f.updated_at", \.updatedAt),
             .column("content_hash", "f.content_hash", \.contentHash, hidden: true),
         ])
@@ -100,14 +102,15 @@ enum FeedbackStore {
                 INSERT INTO feedback (tenant_id, organisation_id, source_system, external_id, channel, respondent_role, age_band,
                                       service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
                                       consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, created_by,
-                                      response_measures, response_versions, response_scores)
+                                      response_measures, response_versions, response_scores, complaint_id)
                 VALUES (\(tenant), \(organisationID), \(feedback.sourceSystem), \(feedback.externalID), \(feedback.channel.rawValue),
                         \(feedback.respondentRole.rawValue), \(feedback.ageBand.rawValue), \(feedback.serviceArea.rawValue),
                         \(feedback.team), \(feedback.stage.rawValue), \(feedback.kind.rawValue), \(feedback.givenAt),
                         \(feedback.subjectRef), \(feedback.comment), \(feedback.anonymous), \(feedback.consentToFollowUp),
                         \(feedback.safeguardingConcern), \(feedback.equality?.gender?.rawValue), \(feedback.equality?.ethnicity?.rawValue),
                         \(feedback.equality?.disability?.rawValue), \(feedback.contentHash), \(tx.principal.keyID),
-                        \(feedback.responses.map(\.measure.id)), \(feedback.responses.map(\.measure.version)), \(feedback.responses.map(\.score)))
+                        \(feedback.responses.map(\.measure.id)), \(feedback.responses.map(\.measure.version)), \(feedback.responses.map(\.score)),
+                        \(feedback.complaintID))
                 ON CONFLICT (tenant_id, source_system, external_id) DO NOTHING
                 RETURNING id, organisation_id, safeguarding_concern, given_at, version, created_at, updated_at
             ), alert AS (
@@ -163,7 +166,7 @@ enum FeedbackStore {
             comment: includeFreeText ? feedback.comment : nil, includesFreeText: includeFreeText, anonymous: feedback.anonymous,
             consentToFollowUp: feedback.consentToFollowUp, safeguardingConcern: feedback.safeguardingConcern,
             safeguardingAlert: try alertID.map { FeedbackRecord.AlertSummary(id: $0, status: try row.decode(String.self, column: "alert_status")) },
-            equality: equality, organisation: try row.decode(String?.self, column: "organisation"),
+            equality: equality, organisation: try row.decode(String?.self, column: "organisation"), complaintId: feedback.complaintID,
             version: try row.decode(Int.self, column: "version"), createdAt: try row.decode(Date.self, column: "created_at"),
             updatedAt: try row.decode(Date.self, column: "updated_at"), contentHash: feedback.contentHash)
     }
@@ -208,19 +211,20 @@ enum FeedbackStore {
                               \(feedback.map(\.consentToFollowUp))::boolean[], \(feedback.map(\.safeguardingConcern))::boolean[],
                               \(feedback.map { $0.equality?.gender?.rawValue })::text[], \(feedback.map { $0.equality?.ethnicity?.rawValue })::text[],
                               \(feedback.map { $0.equality?.disability?.rawValue })::text[], \(feedback.map(\.contentHash))::text[],
-                              \(responseFirst)::int[], \(responseCounts)::int[])
+                              \(responseFirst)::int[], \(responseCounts)::int[], \(feedback.map(\.complaintID))::uuid[])
                        WITH ORDINALITY AS i (organisation_id, source_system, external_id, channel, respondent_role, age_band,
                                              service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
                                              consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash,
-                                             response_first, response_count, n)
+                                             response_first, response_count, complaint_id, n)
             ), new AS (
                 INSERT INTO feedback (tenant_id, organisation_id, source_system, external_id, channel, respondent_role, age_band,
                                       service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
                                       consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, created_by,
-                                      response_measures, response_versions, response_scores)
+                                      complaint_id, response_measures, response_versions, response_scores)
                 SELECT \(tenant), organisation_id, source_system, external_id, channel, respondent_role, age_band,
                        service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
                        consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash, \(tx.principal.keyID),
+                       complaint_id,
                        -- Sliced as bound, then cast: a cast of the whole array would run once a row.
                        (\(responses.map(\.measure.id)))[response_first : response_first + response_count - 1],
                        (\(responses.map(\.measure.version)))[response_first : response_first + response_count - 1]::int[],

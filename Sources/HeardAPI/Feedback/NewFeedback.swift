@@ -48,6 +48,8 @@ struct NewFeedback: Sendable {
     var equality: Equality?
     /// The partner organisation's slug, as sent.
     var organisation: String?
+    /// The closed complaint whose procedure this feedback is about (`ComplaintLink` checks it).
+    var complaintID: UUID?
     /// SHA-256 of the content in a canonical form (see `canonicalHash`), worked out once.
     private(set) var contentHash = ""
 
@@ -81,6 +83,7 @@ struct NewFeedback: Sendable {
         let consent = fields.bool("consent_to_follow_up", required: false) ?? false
         let safeguarding = fields.bool("safeguarding_concern", required: false) ?? false
         let organisation = fields.optionalString("organisation", maxLength: 63)
+        let complaintID = fields.uuid("complaint_id", required: false)
         if anonymous && consent { fields.reject("consent_to_follow_up", "cannot be true when the feedback is anonymous") }
         if anonymous && subjectRef != nil { fields.reject("subject_ref", "must be absent when the feedback is anonymous") }
 
@@ -119,14 +122,13 @@ struct NewFeedback: Sendable {
             sourceSystem: sourceSystem, externalID: externalID, channel: channel, respondentRole: role, ageBand: ageBand,
             serviceArea: serviceArea, team: team, stage: stage, kind: kind, givenAt: givenAt, subjectRef: subjectRef,
             responses: responses, comment: comment, anonymous: anonymous, consentToFollowUp: consent,
-            safeguardingConcern: safeguarding, equality: equality, organisation: organisation)
+            safeguardingConcern: safeguarding, equality: equality, organisation: organisation, complaintID: complaintID)
         feedback.contentHash = feedback.canonicalHash()
         return feedback
     }
 
-    /// SHA-256 of the content in a canonical form (responses by measure, the instant to the
-    /// microsecond): a retry with the same content has the same hash, whatever its key order.
-    /// Stored with every record, so the form never changes (ContentHashTests pins it).
+    /// SHA-256 of the content in a canonical form (`ContentHash`; responses by measure, the
+    /// instant to the microsecond).
     private func canonicalHash() -> String {
         var canonical = ContentHash(capacity: 256 + (comment?.utf8.count ?? 0))
         for part in [sourceSystem, externalID, channel.rawValue, respondentRole.rawValue, ageBand.rawValue, serviceArea.rawValue, team,
@@ -138,6 +140,9 @@ struct NewFeedback: Sendable {
         for response in responses.sorted(by: { $0.measure.code < $1.measure.code }) {
             canonical.add(response.measure.code + "=" + String(response.score))
         }
+        // Only when given, so the hashes of feedback stored before it existed stay as they were
+        // (a response part never has this shape: its score is a number).
+        if let complaintID { canonical.add("complaint_id=" + complaintID.lowercased) }
         return canonical.hexDigest
     }
 }

@@ -93,7 +93,7 @@ struct SafeguardingRoutes {
                 tx.audit(.read, .safeguardingAlert, id: id.lowercased)
                 return .refused(current, error)
             }
-            guard try await SafeguardingAlert.lifecycle.apply(transition, to: id, version: current.version, fields: fields, on: tx) != nil else {
+            guard try await SafeguardingAlert.lifecycle.apply(transition, to: id, version: current.version, values: fields, on: tx) != nil else {
                 // Another request acted first: answered as if it had come before this one.
                 guard let now = try await find(id, on: tx, now: context.now) else { return nil }
                 tx.audit(.read, .safeguardingAlert, id: id.lowercased)

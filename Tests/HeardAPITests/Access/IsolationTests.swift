@@ -40,13 +40,18 @@ struct IsolatedResource: Sendable {
     var routes: [String]
 
     static let all: [IsolatedResource] = [.apiKey, .feedback, .safeguardingAlert, .measure, .closureDay, .auditEvent,
-                                          .participant, .consent, .group, .membership, .training, .reward, .activity]
+                                          .participant, .consent, .group, .membership, .training, .reward, .activity, .complaint,
+                                          .learningAction]
 
     /// Tenant-wide routes that serve no record with an id, and where their isolation is tested.
     static let notRecords: [String: String] = [
         "GET /v1/admin/settings": "IsolationTests.testSettingsAreEachTenantsOwn",
         "PATCH /v1/admin/settings": "IsolationTests.testSettingsAreEachTenantsOwn",
         "GET /v1/reports/participation": "counts over the caller's tenant's records, which the entries above prove it alone sees",
+        "GET /v1/reports/complaints": "counts over the caller's tenant's records (ComplaintReportTests: another council's report counts 0)",
+        "GET /v1/calendar/working-days": "ComplaintsTests.testTheCalendarIsSharedWithAnyKey: each key's tenant's closure days",
+        "GET /v1/complaint-procedures": "ComplaintsTests.testProceduresAreDataAndOnlyTheCorporateOneChanges",
+        "PATCH /v1/complaint-procedures/{procedure}": "ComplaintsTests.testProceduresAreDataAndOnlyTheCorporateOneChanges",
     ]
 
     /// POSTs `body` to `path` with `key` and returns `field` of the answer (a path into objects).
@@ -236,4 +241,32 @@ final class IsolationTests: XCTestCase {
             target = "\(path)?cursor=\(next)"
         }
     }
+}
+
+extension IsolatedResource {
+    static let complaint = IsolatedResource(
+        name: "complaint", scopes: [.complaintsWrite, .complaintsRead],
+        create: { try create($0, $1, "/v1/complaints", ComplaintSamples.body(externalID: UUID().lowercased), "id") },
+        itemPath: { "/v1/complaints/\($0)" }, reads: ["/learning-actions"], listPath: "/v1/complaints",
+        changes: [("POST", "/transitions", #"{"action":"withdraw"}"#), ("POST", "/learning-actions", #"{"action":"A stranger's"}"#)],
+        deletable: false, csv: true,
+        routes: ["POST /v1/complaints", "GET /v1/complaints/{id}", "GET /v1/complaints", "POST /v1/complaints/{id}/transitions",
+                 "GET /v1/complaints/{id}/learning-actions"])
+}
+
+extension IsolatedResource {
+    /// Its id here is "<complaint id>/<learning action id>": it lives under its complaint.
+    static let learningAction = IsolatedResource(
+        name: "learning_action", scopes: [.complaintsWrite, .complaintsRead],
+        create: { harness, key in
+            let complaintID = try create(harness, key, "/v1/complaints", ComplaintSamples.body(externalID: UUID().lowercased), "id")
+            return "\(complaintID)/" + (try create(harness, key, "/v1/complaints/\(complaintID)/learning-actions", #"{"action":"Lesson"}"#, "id"))
+        },
+        itemPath: { path in
+            let parts = path.split(separator: "/")
+            return "/v1/complaints/\(parts.first ?? "")/learning-actions/\(parts.last ?? "")"
+        },
+        changes: [("PATCH", "", #"{"status":"done"}"#)], deletable: false, csv: false,
+        routes: ["POST /v1/complaints/{id}/learning-actions", "GET /v1/complaints/{id}/learning-actions/{action_id}",
+                 "PATCH /v1/complaints/{id}/learning-actions/{action_id}"])
 }

@@ -288,7 +288,7 @@ final class FeedbackListTests: XCTestCase {
             "given_at", "subject_ref", "score_involved_in_decisions", "score_listened_to", "score_listened_to_about_services",
             "score_professionals_keep_promises", "score_service_meets_needs", "score_worker_knows_me", "comment", "anonymous",
             "consent_to_follow_up", "safeguarding_concern", "safeguarding_alert_id", "safeguarding_alert_status", "gender", "ethnicity",
-            "disability", "organisation", "version", "created_at", "updated_at",
+            "disability", "organisation", "complaint_id", "version", "created_at", "updated_at",
         ])
         let rows = table.dropFirst().map { Dictionary(uniqueKeysWithValues: zip(header, $0)) }
         XCTAssertEqual(rows.count, comments.count + 1)

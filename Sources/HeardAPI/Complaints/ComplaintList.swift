@@ -1,0 +1,55 @@
+import Foundation
+import HTTPServer
+import Postgres
+
+/// `GET /v1/complaints` (scope complaints:read): oldest recorded first, filtered, paged, JSON or
+/// CSV. `overdue` and each item's `working_days_left` are judged as of `as_of` (default today).
+enum ComplaintList {
+    /// What complaints are judged by: the tenant's calendar, and the day.
+    struct Judgement: Sendable {
+        let calendar: WorkingDayCalendar
+        let asOf: CalendarDate
+    }
+
+    /// The states whose response clock runs, as SQL: `overdue` is one of them, past its response due date.
+    static let running = ComplaintLifecycle.open.map(\.rawValue) + [ComplaintStatus.panelConvened.rawValue, ComplaintStatus.panelReported.rawValue]
+
+    static let endpoint = ListEndpoint<Complaint, Judgement>(
+        resource: .complaint,
+        filters: [
+            .vocabulary("procedure", ComplaintProcedureCode.self, "c.procedure"),
+            .custom("stage", read: { $0.integer($1, in: 1...3) }, condition: { stage, _ in "c.stage = \(stage)" }),
+            .vocabulary("status", ComplaintStatus.self, "c.status"),
+            .vocabulary("service_area", ServiceArea.self, "c.service_area"),
+            .text("team", "c.team"),
+            .custom("category", read: { $0.vocabulary($1, ComplaintCategory.self) }, condition: { category, _ in
+                "\(category.rawValue) = ANY(c.categories)"
+            }),
+            .custom("received_from", read: { $0.date($1) }, condition: { day, _ in "c.received_on >= \(day)" }),
+            .custom("received_to", read: { $0.date($1) }, condition: { day, _ in "c.received_on <= \(day)" }),
+            .custom("due_before", read: { $0.date($1) }, condition: { day, _ in "c.response_due_on < \(day)" }),
+            .custom("overdue", read: { $0.bool($1) }, condition: { overdue, judgement in
+                "coalesce(c.status = ANY(\(running)::text[]) AND c.response_due_on < \(judgement.asOf), false) = \(overdue)"
+            }),
+            .text("subject_ref", "c.subject_ref"),
+        ],
+        order: ListOrder(ascending: [("c.seq", .bigint)]),
+        csvFilename: "complaints.csv",
+        prepare: { tx, request in Judgement(calendar: try await ClosureDays.calendar(on: tx), asOf: request.asOf) }
+    ).takingAsOf().completing { complaints, judgement, _ in
+        // A page's complaints share a handful of timescales (a procedure's versions): each decoded once.
+        var decoded: [String: [ComplaintProcedure.Stage]] = [:]
+        for index in complaints.indices {
+            let text = complaints[index].timescales
+            let stages = decoded[text] ?? ((try? ComplaintProcedures.decodeStages(text)) ?? [])
+            decoded[text] = stages
+            complaints[index].timescaleStages = stages
+            complaints[index].judge(asOf: judgement.asOf, calendar: judgement.calendar)
+        }
+    }.exporting { columns, _ in
+        columns + [
+            CSVColumn("working_days_left") { $0.workingDaysLeft.map(String.init) },
+            CSVColumn("overdue") { $0.overdue ? "true" : "false" },
+        ]
+    }
+}
