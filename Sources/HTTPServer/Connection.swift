@@ -23,6 +23,8 @@ final class Connection: @unchecked Sendable {
     }
 
     private let fd: Int32
+    /// The client's IP address, as text.
+    private let address: String
     private let loop: EventLoop
     private let core: ServerCore
     private var parser: HTTPParser
@@ -41,9 +43,12 @@ final class Connection: @unchecked Sendable {
     private var lastActivity: UInt64
     /// When the first byte of the request being read arrived.
     private var requestStarted: UInt64?
+    /// When the head of the request being read was complete and its body began.
+    private var bodyStarted: UInt64?
 
-    init(fd: Int32, loop: EventLoop, core: ServerCore) {
+    init(fd: Int32, address: String, loop: EventLoop, core: ServerCore) {
         self.fd = fd
+        self.address = address
         self.loop = loop
         self.core = core
         self.parser = HTTPParser(limits: core.configuration.parserLimits)
@@ -135,9 +140,13 @@ final class Connection: @unchecked Sendable {
                 if sent != interim.count { close(); return }
             }
             guard let parsed else {
+                if bodyStarted == nil, parser.bodyBytesReceived != nil {
+                    bodyStarted = DispatchTime.now().uptimeNanoseconds
+                }
                 resumeReading()
                 return
             }
+            bodyStarted = nil
             dispatch(parsed)
         } while moreInput
     }
@@ -146,10 +155,11 @@ final class Connection: @unchecked Sendable {
         phase = .processing
         let head = parsed.head
         let requestID = RequestID.sanitized(head.headers["X-Request-Id"]) ?? RequestID.generate()
-        let request: Request
+        var request: Request
         do {
             request = try Request(method: head.method, target: head.target, headers: head.headers,
                                   body: parsed.body, version: head.version, requestID: requestID)
+            request.clientAddress = address
         } catch {
             finish(error.response, head: head, requestID: requestID, started: DispatchTime.now().uptimeNanoseconds)
             return
@@ -302,7 +312,7 @@ final class Connection: @unchecked Sendable {
             if let started = requestStarted, parser.hasPartialRequest {
                 let late = parser.isReadingHead
                     ? elapsed(started) > configuration.headerTimeout
-                    : elapsed(lastActivity) > configuration.bodyTimeout
+                    : elapsed(lastActivity) > configuration.bodyTimeout || tooSlow(now: now)
                 if late {
                     sendError(HTTPError(.requestTimeout, detail: "The request took too long to arrive."), method: nil, requestID: nil)
                 }
@@ -316,6 +326,14 @@ final class Connection: @unchecked Sendable {
         case .processing, .closed:
             break
         }
+    }
+
+    /// Whether the body has arrived slower than the minimum data rate since its head was in.
+    private func tooSlow(now: UInt64) -> Bool {
+        guard let bodyStarted, let received = parser.bodyBytesReceived else { return false }
+        let seconds = Double(now &- bodyStarted) / 1e9
+        let configuration = core.configuration
+        return seconds > configuration.bodyRateGrace && Double(received) < Double(configuration.minBodyBytesPerSecond) * seconds
     }
 
     /// Graceful shutdown: an idle connection closes now; a busy one after its current response.
@@ -350,6 +368,6 @@ final class Connection: @unchecked Sendable {
         Glibc.close(fd)
         readSource.setEventHandler(handler: nil)
         writeSource?.setEventHandler(handler: nil)
-        core.connectionClosed()
+        core.connectionClosed(from: address)
     }
 }

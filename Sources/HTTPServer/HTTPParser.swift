@@ -9,7 +9,15 @@ struct HTTPParser {
         var maxHeadBytes = 16 * 1024
         var maxHeaderCount = 100
         var maxBodyBytes = 1024 * 1024
+
+        /// Everything one message may make the server hold: head (leading empty lines
+        /// included), body, and for a chunked body its size lines, extensions and trailers.
+        var maxMessageBytes: Int { maxHeadBytes + maxBodyBytes }
     }
+
+    /// A buffer that grew past this for a large message is given back once it is consumed, so a
+    /// connection that once carried a megabyte does not keep it while idle.
+    static let retainedCapacity = 64 * 1024
 
     enum ParseError: Error, Equatable {
         case badRequest(String)
@@ -67,20 +75,24 @@ struct HTTPParser {
         case size
         case data(remaining: Int)
         case dataEnd
-        case trailers
+        /// `bytes` of trailer lines read so far.
+        case trailers(bytes: Int)
     }
 
     private enum State {
         /// Scanning for the end of the head; `scanned` bytes are known to be well-formed and hold
-        /// `lineEnds` line ends.
-        case head(scanned: Int, lineEnds: Int)
+        /// `lineEnds` line ends; `skipped` bytes of leading empty lines were dropped before it.
+        case head(scanned: Int, lineEnds: Int, skipped: Int)
         case body(Head, bodyStart: Int, length: Int)
-        case chunked(Head, position: Int, chunk: ChunkState, body: [UInt8], trailerBytes: Int)
+        /// `position` is where parsing resumes in the buffer; the head (`headBytes`) and
+        /// `consumed` bytes of the body were already dropped from the buffer's front (chunk data
+        /// is copied into `body` as it arrives, so the buffer holds only what is not parsed yet).
+        case chunked(Head, headBytes: Int, position: Int, consumed: Int, chunk: ChunkState, body: [UInt8])
     }
 
     let limits: Limits
     private(set) var buffer: [UInt8] = []
-    private var state: State = .head(scanned: 0, lineEnds: 0)
+    private var state: State = .head(scanned: 0, lineEnds: 0, skipped: 0)
     /// The head of the request whose body is still arriving, if it asked for `100 Continue`.
     private(set) var pendingContinue = false
 
@@ -98,14 +110,24 @@ struct HTTPParser {
 
     /// True once any byte of the next request has arrived (used for request timeouts).
     var hasPartialRequest: Bool {
-        if case .head = state { return !buffer.isEmpty }
+        if case .head(_, _, let skipped) = state { return !buffer.isEmpty || skipped > 0 }
         return true
     }
 
     /// True while the head is still arriving (slow headers get 408).
     var isReadingHead: Bool {
-        if case .head = state { return !buffer.isEmpty }
+        if case .head(_, _, let skipped) = state { return !buffer.isEmpty || skipped > 0 }
         return false
+    }
+
+    /// Bytes of the body (with its chunk framing) received so far, nil while the head is
+    /// still arriving: what the minimum data rate is measured on.
+    var bodyBytesReceived: Int? {
+        switch state {
+        case .head: nil
+        case .body(_, let bodyStart, _): buffer.count - bodyStart
+        case .chunked(_, _, _, let consumed, _, _): consumed + buffer.count
+        }
     }
 
     /// Called once the interim `100 Continue` was sent.
@@ -114,47 +136,57 @@ struct HTTPParser {
     mutating func nextRequest() throws(ParseError) -> ParsedRequest? {
         while true {
             switch state {
-            case .head(let scanned, let lineEnds):
-                guard let (head, bodyStart) = try parseHead(scanned: scanned, lineEnds: lineEnds) else { return nil }
+            case .head(let scanned, let lineEnds, let skipped):
+                guard let (head, bodyStart) = try parseHead(scanned: scanned, lineEnds: lineEnds, skipped: skipped) else { return nil }
                 let framing = try framing(of: head)
                 switch framing {
                 case .none:
                     consume(bodyStart)
-                    state = .head(scanned: 0, lineEnds: 0)
+                    state = .head(scanned: 0, lineEnds: 0, skipped: 0)
                     return ParsedRequest(head: head, body: [])
                 case .length(let length):
                     if length > limits.maxBodyBytes { throw .bodyTooLarge }
                     state = .body(head, bodyStart: bodyStart, length: length)
                 case .chunked:
-                    state = .chunked(head, position: bodyStart, chunk: .size, body: [], trailerBytes: 0)
+                    // The head is dropped at once: from here the buffer holds only unparsed bytes.
+                    consume(bodyStart)
+                    state = .chunked(head, headBytes: bodyStart, position: 0, consumed: 0, chunk: .size, body: [])
                 }
                 pendingContinue = head.expectsContinue
             case .body(let head, let bodyStart, let length):
                 guard buffer.count - bodyStart >= length else { return nil }
                 let body = Array(buffer[bodyStart..<bodyStart + length])
                 consume(bodyStart + length)
-                state = .head(scanned: 0, lineEnds: 0)
+                state = .head(scanned: 0, lineEnds: 0, skipped: 0)
                 pendingContinue = false
                 return ParsedRequest(head: head, body: body)
-            case .chunked(let head, var position, var chunk, var body, var trailerBytes):
+            case .chunked(let head, let headBytes, var position, let consumed, var chunk, var body):
                 // Take the body out of the state while we append to it, so it is not copied.
-                state = .head(scanned: 0, lineEnds: 0)
-                let done = try parseChunks(position: &position, chunk: &chunk, body: &body, trailerBytes: &trailerBytes)
+                state = .head(scanned: 0, lineEnds: 0, skipped: 0)
+                let done = try parseChunks(position: &position, consumed: headBytes + consumed, chunk: &chunk, body: &body)
+                consume(position)
                 if done {
-                    consume(position)
                     pendingContinue = false
                     return ParsedRequest(head: head, body: body)
                 }
-                state = .chunked(head, position: position, chunk: chunk, body: body, trailerBytes: trailerBytes)
+                state = .chunked(head, headBytes: headBytes, position: 0, consumed: consumed + position, chunk: chunk, body: body)
                 return nil
             }
         }
     }
 
-    /// Drops the bytes of the message just parsed from the front of the buffer.
+    /// Drops the first `count` bytes of the buffer (parsed, or copied into a body), and gives
+    /// back the memory of a large message once nothing of it is left.
     private mutating func consume(_ count: Int) {
+        guard count > 0 else { return }
         if count == buffer.count {
-            buffer.removeAll(keepingCapacity: true)  // the usual case: nothing pipelined behind it
+            if buffer.capacity > Self.retainedCapacity {
+                buffer = []
+            } else {
+                buffer.removeAll(keepingCapacity: true)  // the usual case: nothing pipelined behind it
+            }
+        } else if buffer.capacity > Self.retainedCapacity && buffer.count - count <= Self.retainedCapacity / 2 {
+            buffer = Array(buffer[count...])
         } else {
             buffer.removeFirst(count)
         }
@@ -163,28 +195,34 @@ struct HTTPParser {
     // MARK: - Head
 
     /// Finds the end of the head, checking line endings as it goes; parses it when complete.
-    private mutating func parseHead(scanned: Int, lineEnds: Int) throws(ParseError) -> (Head, Int)? {
+    private mutating func parseHead(scanned: Int, lineEnds: Int, skipped: Int) throws(ParseError) -> (Head, Int)? {
         // RFC 9112 §2.2: a server SHOULD ignore at least one empty line before the request line.
+        // They are dropped in one pass and counted against the head's limit.
+        var scanned = scanned, lineEnds = lineEnds, skipped = skipped
         var leading = 0
-        while leading + 1 < buffer.count, buffer[leading] == .cr, buffer[leading + 1] == .lf, leading < 8 {
+        while leading + 1 < buffer.count, buffer[leading] == .cr, buffer[leading + 1] == .lf {
             leading += 2
         }
         if leading > 0 {
-            buffer.removeFirst(leading)
-            state = .head(scanned: 0, lineEnds: 0)
-            return try parseHead(scanned: 0, lineEnds: 0)
+            skipped += leading
+            if skipped > limits.maxHeadBytes { throw .headersTooLarge }
+            consume(leading)
+            scanned = 0
+            lineEnds = 0
+            state = .head(scanned: 0, lineEnds: 0, skipped: skipped)
         }
         let limits = limits
+        let headLimit = limits.maxHeadBytes - skipped
         let outcome = try buffer.withUnsafeBufferPointer { bytes throws(ParseError) -> HeadOutcome in
             var lineEnds = lineEnds
             switch try Self.scanHead(bytes, from: scanned, lineEnds: &lineEnds) {
             case .complete(let headEnd):
-                if headEnd > limits.maxHeadBytes { throw .headersTooLarge }
+                if headEnd > headLimit { throw .headersTooLarge }
                 // Without the final empty line; every line but the last ends with CRLF.
                 let head = UnsafeBufferPointer(rebasing: bytes[0..<headEnd - 4])
                 return .parsed(try Self.parseHeadLines(head, fieldCapacity: lineEnds - 2, limits: limits), bodyStart: headEnd)
             case .incomplete(let scanned):
-                if scanned >= limits.maxHeadBytes { throw .headersTooLarge }
+                if scanned >= headLimit { throw .headersTooLarge }
                 return .incomplete(scanned: scanned, lineEnds: lineEnds)
             }
         }
@@ -192,7 +230,7 @@ struct HTTPParser {
         case .parsed(let head, let bodyStart):
             return (head, bodyStart)
         case .incomplete(let scanned, let lineEnds):
-            state = .head(scanned: scanned, lineEnds: lineEnds)
+            state = .head(scanned: scanned, lineEnds: lineEnds, skipped: skipped)
             return nil
         }
     }
@@ -382,11 +420,15 @@ struct HTTPParser {
 
     private func framing(of head: Head) throws(ParseError) -> Framing {
         guard head.hasTransferEncoding || head.hasContentLength else { return .none }
-        let transferCodings = head.headers.tokens("Transfer-Encoding")
         let lengths = head.headers.values("Content-Length")
         if head.headers.contains("Transfer-Encoding") {
             guard lengths.isEmpty else { throw .badRequest("Content-Length and Transfer-Encoding together are not allowed.") }
             guard head.version == .http11 else { throw .badRequest("Transfer-Encoding is not allowed in HTTP/1.0.") }
+            // Every element of every Transfer-Encoding line, empty ones included: an empty line
+            // or element beside `chunked` is a doubt about framing, not something to skip.
+            let transferCodings = head.headers.values("Transfer-Encoding")
+                .flatMap { $0.split(separator: ",", omittingEmptySubsequences: false) }
+                .map { $0.trimmingOWS().lowercased() }
             guard transferCodings == ["chunked"] else {
                 throw .badRequest("The only Transfer-Encoding accepted is chunked.")
             }
@@ -409,10 +451,14 @@ struct HTTPParser {
 
     /// Parses as much of a chunked body as the buffer holds. True when the last chunk and the
     /// trailer section are complete; `position` is then just past the message.
+    /// Every byte of the message (`consumed` before the buffer, then up to `position`) counts
+    /// against `maxMessageBytes`, so size lines, extensions and trailers cannot grow it unseen.
     private func parseChunks(
-        position: inout Int, chunk: inout ChunkState, body: inout [UInt8], trailerBytes: inout Int
+        position: inout Int, consumed: Int, chunk: inout ChunkState, body: inout [UInt8]
     ) throws(ParseError) -> Bool {
+        let messageLimit = limits.maxMessageBytes
         while true {
+            if consumed + position > messageLimit { throw .bodyTooLarge }
             switch chunk {
             case .size:
                 guard let lineEnd = try findLineEnd(from: position, limit: 1024) else { return false }
@@ -430,7 +476,7 @@ struct HTTPParser {
                 let size = digits.reduce(0) { $0 << 4 | Int(PercentDecoding.hexValue($1) ?? 0) }
                 if body.count + size > limits.maxBodyBytes { throw .bodyTooLarge }
                 position = lineEnd + 2
-                chunk = size == 0 ? .trailers : .data(remaining: size)
+                chunk = size == 0 ? .trailers(bytes: 0) : .data(remaining: size)
             case .data(let remaining):
                 let available = min(remaining, buffer.count - position)
                 guard available > 0 else { return false }
@@ -444,13 +490,17 @@ struct HTTPParser {
                 }
                 position += 2
                 chunk = .size
-            case .trailers:
+            case .trailers(let bytes):
                 guard let lineEnd = try findLineEnd(from: position, limit: limits.maxHeadBytes) else { return false }
                 let line = buffer[position..<lineEnd]
-                trailerBytes += line.count + 2
+                let trailerBytes = bytes + line.count + 2
                 if trailerBytes > limits.maxHeadBytes { throw .headersTooLarge }
+                chunk = .trailers(bytes: trailerBytes)
                 position = lineEnd + 2
-                if line.isEmpty { return true }
+                if line.isEmpty {
+                    if consumed + position > messageLimit { throw .bodyTooLarge }
+                    return true
+                }
                 if let first = line.first, first == .space || first == .tab {
                     throw .badRequest("Obsolete line folding (obs-fold) is not allowed.")
                 }

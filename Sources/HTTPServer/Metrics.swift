@@ -51,6 +51,16 @@ public final class Metrics: Sendable {
     func requestStarted() { inFlight.add(1) }
     func requestFinished() { inFlight.add(-1) }
 
+    /// The methods that get a label of their own; any other is `other`, so what a client sends
+    /// can never add a series.
+    static let labelledMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+    /// The method as metrics and logs show it: one of `labelledMethods`, else `other`.
+    static func methodLabel(_ method: String) -> String {
+        labelledMethods.contains(method) ? method : "other"
+    }
+
+    /// `method` must already be a `methodLabel`; `route` a route template or `unmatched`.
     func observe(method: String, route: String, status: HTTPStatus, seconds: Double) {
         let key = Key(method: method, route: route, statusClass: status.code / 100)
         let bucket = Self.bucketBounds.firstIndex { seconds <= $0 }

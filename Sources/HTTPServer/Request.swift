@@ -17,6 +17,8 @@ public struct Request: Sendable {
     public var route: String?
     /// The request's id: the client's `X-Request-Id` when it is sane, else a generated one.
     public var requestID: String
+    /// The peer's IP address as text (`192.0.2.1`, `2001:db8::1`), when the request came over a socket.
+    public var clientAddress: String?
 
     public init(
         method: String, target: String, headers: HTTPHeaders = HTTPHeaders(),

@@ -16,6 +16,8 @@ final class ServerCore: Sendable {
     let metrics: Metrics
     let log: RequestLog
     let openConnections = Counter()
+    /// Open connections by client address, for `maxConnectionsPerAddress`.
+    private let connectionsByAddress = Mutex<[String: Int]>([:])
 
     init(configuration: ServerConfiguration, responder: any Responder, metrics: Metrics, log: RequestLog) {
         self.configuration = configuration
@@ -32,12 +34,29 @@ final class ServerCore: Sendable {
 
     func observe(method: String, response: Response, requestID: String, seconds: Double) {
         let route = response.route ?? "unmatched"
+        let method = Metrics.methodLabel(method)
         metrics.observe(method: method, route: route, status: response.status, seconds: seconds)
         log.request(method: method, route: route, status: response.status.code, seconds: seconds,
                     requestID: requestID, fields: response.logFields)
     }
 
-    func connectionClosed() {
+    /// Counts a new connection from `address`; false (and nothing counted) when that address
+    /// already has `maxConnectionsPerAddress` open.
+    func admitConnection(from address: String) -> Bool {
+        let limit = configuration.maxConnectionsPerAddress
+        return connectionsByAddress.withLock { counts in
+            let open = counts[address, default: 0]
+            guard open < limit else { return false }
+            counts[address] = open + 1
+            return true
+        }
+    }
+
+    func connectionClosed(from address: String) {
+        connectionsByAddress.withLock { counts in
+            let open = counts[address, default: 1] - 1
+            counts[address] = open > 0 ? open : nil
+        }
         openConnections.add(-1)
     }
 }
@@ -198,7 +217,11 @@ final class Listener: @unchecked Sendable {
     /// one burst cannot starve the queue).
     private func acceptAll() {
         for _ in 0..<64 {
-            let client = accept(fd, nil, nil)
+            var peer = sockaddr_storage()
+            var peerLength = socklen_t(MemoryLayout<sockaddr_storage>.size)
+            let client = withUnsafeMutablePointer(to: &peer) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { accept(fd, $0, &peerLength) }
+            }
             if client < 0 {
                 if errno == EINTR || errno == ECONNABORTED { continue }
                 if errno == EMFILE || errno == ENFILE {
@@ -212,11 +235,12 @@ final class Listener: @unchecked Sendable {
                 return
             }
             if core.openConnections.value >= core.configuration.maxConnections {
-                let busy = ResponseWriter.serialize(
-                    HTTPError(.serviceUnavailable, detail: "The server has too many open connections.", headers: ["Retry-After": "1"]).response,
-                    requestID: RequestID.generate(), version: .http11, keepAlive: false, omitBody: false)
-                _ = busy.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                Glibc.close(client)
+                refuse(client, detail: "The server has too many open connections.")
+                continue
+            }
+            let address = Self.text(of: peer)
+            guard core.admitConnection(from: address) else {
+                refuse(client, detail: "Your address has too many open connections.")
                 continue
             }
             _ = fcntl(client, F_SETFL, fcntl(client, F_GETFL) | O_NONBLOCK)
@@ -228,8 +252,41 @@ final class Listener: @unchecked Sendable {
             nextLoop &+= 1
             let core = core
             loop.queue.async {
-                Connection(fd: client, loop: loop, core: core).start()
+                Connection(fd: client, address: address, loop: loop, core: core).start()
             }
         }
+    }
+
+    /// Answers 503 on a connection not taken on, and closes it.
+    private func refuse(_ client: Int32, detail: String) {
+        let busy = ResponseWriter.serialize(
+            HTTPError(.serviceUnavailable, detail: detail, headers: ["Retry-After": "1"]).response,
+            requestID: RequestID.generate(), version: .http11, keepAlive: false, omitBody: false)
+        _ = busy.withUnsafeBytes { send(client, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        Glibc.close(client)
+    }
+
+    /// The peer's IP address as text; an IPv4 address mapped into IPv6 reads as IPv4.
+    static func text(of address: sockaddr_storage) -> String {
+        var address = address
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
+        withUnsafePointer(to: &address) { pointer in
+            switch Int32(pointer.pointee.ss_family) {
+            case AF_INET:
+                pointer.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { ipv4 in
+                    var bytes = ipv4.pointee.sin_addr
+                    _ = inet_ntop(AF_INET, &bytes, &text, socklen_t(text.count))
+                }
+            case AF_INET6:
+                pointer.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { ipv6 in
+                    var bytes = ipv6.pointee.sin6_addr
+                    _ = inet_ntop(AF_INET6, &bytes, &text, socklen_t(text.count))
+                }
+            default:
+                break
+            }
+        }
+        let result = String(decoding: text.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return result.hasPrefix("::ffff:") && result.contains(".") ? String(result.dropFirst(7)) : result
     }
 }

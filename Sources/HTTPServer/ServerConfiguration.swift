@@ -13,12 +13,19 @@ public struct ServerConfiguration: Sendable {
     public var maxBodyBytes = 1024 * 1024
     /// More open connections than this are answered 503 and closed at once.
     public var maxConnections = 1024
+    /// More open connections than this from one client address are answered 503 and closed,
+    /// so one client cannot hold every connection.
+    public var maxConnectionsPerAddress = 128
     /// A keep-alive connection with no request in progress is closed after this long.
     public var idleTimeout: Double = 60
     /// A client that has not finished sending its headers after this long gets 408 (slowloris).
     public var headerTimeout: Double = 10
     /// A client whose body stops arriving for this long gets 408.
     public var bodyTimeout: Double = 30
+    /// Once the head is in, a body arriving slower than this on average (after `bodyRateGrace`)
+    /// gets 408: a request that trickles a byte at a time is cut off.
+    public var minBodyBytesPerSecond = 1024
+    public var bodyRateGrace: Double = 5
     /// A client that reads none of our response for this long is disconnected.
     public var writeTimeout: Double = 30
     /// On shutdown, in-flight requests get this long to finish.

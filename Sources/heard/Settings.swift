@@ -25,6 +25,10 @@ struct Setting {
         Setting(name: "MAX_BODY_BYTES", defaultValue: "1048576", meaning: "Largest request body accepted; larger gets 413."),
         Setting(name: "MAX_HEADER_BYTES", defaultValue: "16384", meaning: "Largest request line plus headers; larger gets 431."),
         Setting(name: "MAX_CONNECTIONS", defaultValue: "1024", meaning: "Most open client connections; more are answered 503."),
+        Setting(name: "MAX_CONNECTIONS_PER_ADDRESS", defaultValue: "128",
+                meaning: "Most open connections from one client address; more are answered 503. Raise it behind a proxy that connects from one address."),
+        Setting(name: "MIN_BODY_BYTES_PER_SECOND", defaultValue: "1024",
+                meaning: "Once its headers are in, a request whose body arrives slower than this on average (after 5 seconds) gets 408."),
         Setting(name: "IDLE_TIMEOUT_SECONDS", defaultValue: "60", meaning: "An idle keep-alive connection is closed after this."),
         Setting(name: "HEADER_TIMEOUT_SECONDS", defaultValue: "10", meaning: "A client still sending its headers after this gets 408."),
         Setting(name: "SHUTDOWN_TIMEOUT_SECONDS", defaultValue: "10", meaning: "On SIGTERM/SIGINT, in-flight requests get this long to finish."),
@@ -73,6 +77,8 @@ struct Environment {
         configuration.maxBodyBytes = try integer("MAX_BODY_BYTES", default: configuration.maxBodyBytes, range: 1024...(1 << 30))
         configuration.maxHeadBytes = try integer("MAX_HEADER_BYTES", default: configuration.maxHeadBytes, range: 1024...(1 << 20))
         configuration.maxConnections = try integer("MAX_CONNECTIONS", default: configuration.maxConnections, range: 1...100_000)
+        configuration.maxConnectionsPerAddress = try integer("MAX_CONNECTIONS_PER_ADDRESS", default: configuration.maxConnectionsPerAddress, range: 1...100_000)
+        configuration.minBodyBytesPerSecond = try integer("MIN_BODY_BYTES_PER_SECOND", default: configuration.minBodyBytesPerSecond, range: 0...(1 << 30))
         configuration.idleTimeout = Double(try integer("IDLE_TIMEOUT_SECONDS", default: Int(configuration.idleTimeout), range: 1...3600))
         configuration.headerTimeout = Double(try integer("HEADER_TIMEOUT_SECONDS", default: Int(configuration.headerTimeout), range: 1...600))
         configuration.shutdownTimeout = Double(try integer("SHUTDOWN_TIMEOUT_SECONDS", default: Int(configuration.shutdownTimeout), range: 0...600))

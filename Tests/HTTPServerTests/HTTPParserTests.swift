@@ -166,6 +166,70 @@ final class HTTPParserTests: XCTestCase {
         assertRejected("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n", status: 413)
     }
 
+    func testChunkLinesAndExtensionsCountAgainstTheMessageLimit() {
+        // Four one-byte chunks, each behind a 900-byte extension: a 4-byte body, but 3.6 KB the
+        // server would hold (the limits here allow 2048 + 1024).
+        let extensionText = ";" + String(repeating: "e", count: 900)
+        let chunks = String(repeating: "1\(extensionText)\r\nx\r\n", count: 4)
+        assertRejected("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\(chunks)0\r\n\r\n", status: 413)
+        // Trailers count too, beside the body.
+        let body = String(repeating: "y", count: 1000)
+        let trailers = (0..<3).map { "X-T\($0): \(String(repeating: "t", count: 662))\r\n" }.joined()
+        assertRejected("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3e8\r\n\(body)\r\n0\r\n\(trailers)\r\n", status: 413)
+    }
+
+    func testTheBufferHoldsOnlyWhatIsNotParsedYet() throws {
+        var parser = HTTPParser(limits: Self.limits)
+        parser.append(Array("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".utf8))
+        XCTAssertNil(try parser.nextRequest())
+        for _ in 0..<9 {
+            parser.append(Array("64\r\n\(String(repeating: "z", count: 100))\r\n".utf8))
+            XCTAssertNil(try parser.nextRequest())
+            XCTAssertEqual(parser.buffer.count, 0, "parsed chunks are dropped from the buffer")
+        }
+        parser.append(Array("3\r\nabc".utf8))
+        XCTAssertNil(try parser.nextRequest())
+        XCTAssertLessThanOrEqual(parser.buffer.count, 2, "only the chunk's missing CRLF may be outstanding")
+        parser.append(Array("\r\n0\r\n\r\n".utf8))
+        XCTAssertEqual(try parser.nextRequest()?.body.count, 903)
+        XCTAssertEqual(parser.buffer.count, 0)
+    }
+
+    func testTheBufferOfALargeRequestIsGivenBack() throws {
+        var parser = HTTPParser(limits: HTTPParser.Limits(maxHeadBytes: 2048, maxHeaderCount: 100, maxBodyBytes: 1 << 20))
+        let body = String(repeating: "b", count: 500_000)
+        parser.append(Array("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8))
+        XCTAssertEqual(try parser.nextRequest()?.body.count, 500_000)
+        XCTAssertLessThanOrEqual(parser.buffer.capacity, HTTPParser.retainedCapacity)
+        // And with a pipelined request behind it, which is kept.
+        parser.append(Array("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)GET /hello HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        XCTAssertEqual(try parser.nextRequest()?.body.count, 500_000)
+        XCTAssertLessThanOrEqual(parser.buffer.capacity, HTTPParser.retainedCapacity)
+        XCTAssertEqual(try parser.nextRequest()?.head.target, "/hello")
+    }
+
+    func testLeadingEmptyLinesAreSkippedInOnePassAndCounted() throws {
+        assertParsed("\r\n\r\n\r\n\r\n\r\nGET /hello HTTP/1.1\r\nHost: x\r\n\r\n", as: [
+            "GET /hello HTTP/1.1 keepAlive=true continue=false headers=[Host=x] body=\"\"",
+        ])
+        // More empty lines than a head may hold are a head too large, not an endless skip.
+        var parser = HTTPParser(limits: Self.limits)
+        parser.append(Array(String(repeating: "\r\n", count: 1025).utf8))
+        XCTAssertThrowsError(try parser.nextRequest()) { XCTAssertEqual($0 as? HTTPParser.ParseError, .headersTooLarge) }
+        // A million of them at once cost one pass (the old skip recursed once per 8 bytes).
+        var big = HTTPParser(limits: HTTPParser.Limits(maxHeadBytes: 4 << 20, maxHeaderCount: 100, maxBodyBytes: 1024))
+        big.append(Array(String(repeating: "\r\n", count: 1_000_000).utf8) + Array("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n".utf8))
+        XCTAssertEqual(try big.nextRequest()?.head.target, "/hello")
+    }
+
+    func testAnEmptyTransferEncodingBesideChunkedIsRejected() {
+        assertRejected("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        assertRejected("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: \r\n\r\n0\r\n\r\n")
+        assertRejected("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: ,chunked\r\n\r\n0\r\n\r\n")
+        assertRejected("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked,\r\n\r\n0\r\n\r\n")
+        assertRejected("POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n\r\n")
+    }
+
     func testTheTokenCharacterMasksMatchTheGrammar() {
         for byte in UInt8.min...UInt8.max {
             XCTAssertEqual(byte.isTokenCharacter, UInt8.isTokenCharacterByName(byte), "byte \(byte)")

@@ -54,6 +54,67 @@ final class LifecycleTests: XCTestCase {
         await server.stop()
     }
 
+    func testConnectionsBeyondTheCapForOneAddressAre503() async throws {
+        let server = try TestServer.start(configure: { $0.maxConnectionsPerAddress = 2 }, routes: standardRoutes)
+        var first: RawClient? = try server.client()
+        let second = try server.client()
+        first?.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        second.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        XCTAssertEqual(first?.readResponse()?.status, 200)
+        XCTAssertEqual(second.readResponse()?.status, 200)
+        let refused = try server.client().readResponse()
+        XCTAssertEqual(refused?.status, 503)
+        XCTAssertEqual(refused?.header("Retry-After"), "1")
+        // A closed connection frees its place for the same address.
+        first = nil
+        var admitted = false
+        for _ in 0..<50 where !admitted {
+            let next = try server.client()
+            next.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+            admitted = next.readResponse()?.status == 200
+            if !admitted { try await Task.sleep(nanoseconds: 20_000_000) }
+        }
+        XCTAssertTrue(admitted)
+        await server.stop()
+    }
+
+    func testABodyThatTricklesIsCutOff() async throws {
+        let server = try TestServer.start(configure: {
+            $0.minBodyBytesPerSecond = 1000
+            $0.bodyRateGrace = 0.5
+            $0.sweepInterval = 0.1
+        }, routes: standardRoutes)
+        let client = try server.client()
+        client.send("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n")
+        let started = Date()
+        // Ten bytes every 50 ms for two seconds: never idle long enough for the body timeout
+        // (30 s), but 200 B/s.
+        for _ in 0..<40 {
+            client.send(Array(repeating: UInt8(ascii: "x"), count: 10))
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
+        let response = client.readResponse()
+        XCTAssertEqual(response?.status, 408)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 4, "cut off by the data rate, not by the 30 s body timeout")
+        await server.stop()
+    }
+
+    func testUnknownMethodsShareOneMetricLabel() async throws {
+        let (server, log) = try Self.startWithMetrics()
+        let client = try RawClient(port: server.port)
+        for index in 0..<50 {
+            client.send("MADEUP\(index) /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            _ = client.readResponse()
+        }
+        client.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        let text = try XCTUnwrap(client.readResponse()).text
+        XCTAssertFalse(text.contains("MADEUP"), text)
+        XCTAssertTrue(text.contains("heard_http_requests_total{method=\"other\","), text)
+        XCTAssertEqual(text.split(separator: "\n").filter { $0.hasPrefix("heard_http_requests_total{") }.count, 1, text)
+        XCTAssertFalse(log.text().contains("MADEUP"), "the request log uses the same closed set")
+        await server.shutdown()
+    }
+
     func testCORSOnlyForConfiguredOrigins() async throws {
         let server = try TestServer.start(cors: CORSPolicy(allowedOrigins: ["https://portal.example.org"]), routes: standardRoutes)
         let preflight = try roundTrip(server.port, "OPTIONS /items/1 HTTP/1.1\r\nHost: x\r\nOrigin: https://portal.example.org\r\nAccess-Control-Request-Method: DELETE\r\n\r\n")
@@ -111,7 +172,8 @@ final class LifecycleTests: XCTestCase {
         await server.shutdown()
     }
 
-    func testMetricsExposition() async throws {
+    /// A server with `/items/{id}` and `/metrics`, logging to a captured log.
+    private static func startWithMetrics() throws -> (Server, CapturedLog) {
         let metrics = Metrics()
         var builder = RouterBuilder()
         builder.get("/items/{id}") { _ in .text("ok") }
@@ -121,6 +183,11 @@ final class LifecycleTests: XCTestCase {
         let log = try CapturedLog()
         let server = Server(configuration: configuration, responder: builder.build(), metrics: metrics, log: log.requestLog)
         try server.start()
+        return (server, log)
+    }
+
+    func testMetricsExposition() async throws {
+        let (server, _) = try Self.startWithMetrics()
         // One keep-alive connection, so exactly one is open when /metrics is scraped.
         let client = try RawClient(port: server.port)
         for path in ["/items/1", "/items/2", "/missing", "/metrics"] {
