@@ -21,7 +21,7 @@ public struct HTTPError: Error, Sendable {
         self.type = "about:blank"
         self.title = status.reasonPhrase
         self.detail = detail
-        self.errors = errors
+        self.errors = FieldError.capped(errors)
         self.headers = headers
     }
 
@@ -31,7 +31,7 @@ public struct HTTPError: Error, Sendable {
         self.type = problem.uri
         self.title = problem.title
         self.detail = detail
-        self.errors = errors
+        self.errors = FieldError.capped(errors)
         self.headers = headers
     }
 
@@ -97,6 +97,20 @@ public struct FieldError: Sendable, Codable, Equatable {
     public init(field: String, message: String) {
         self.field = field
         self.message = message
+    }
+
+    /// Most errors one answer lists; and the longest field name or message it repeats (a field
+    /// name can be a client's JSON key or query parameter).
+    public static let maxCount = 100
+    public static let maxTextLength = 200
+
+    /// `errors` as an answer lists them: at most `maxCount`, each name and message cut to
+    /// `maxTextLength` characters, so no input makes an error answer larger than itself.
+    public static func capped(_ errors: [FieldError]) -> [FieldError] {
+        func cut(_ text: String) -> String {
+            text.count <= maxTextLength ? text : String(text.prefix(maxTextLength - 1)) + "…"
+        }
+        return errors.prefix(maxCount).map { FieldError(field: cut($0.field), message: cut($0.message)) }
     }
 }
 

@@ -69,6 +69,13 @@ public struct HeardApp: Sendable {
             return HTTPError(.databaseUnavailable, detail: "The database is not reachable just now; retry shortly.",
                              headers: ["Retry-After": "2"])
         }
+        if let error = error as? PostgresError, case .query = error.kind, error.sqlState?.hasPrefix("22") == true {
+            // A data exception (a NUL, a date or number out of range, text that is not the
+            // type) only comes from a value a request carried that the readers let through:
+            // the client's to fix, never a 500. The readers name the field where they can.
+            return HTTPError(.invalidValue,
+                             detail: "The request holds a value the database cannot accept (such as a NUL character or a number or date out of range).")
+        }
         return nil
     }
 }

@@ -133,3 +133,18 @@ final class HeldClock: Sendable {
     /// Holds the clock at `instant` (nil: the real time again).
     func hold(at instant: Date?) { held.withLock { $0 = instant } }
 }
+
+/// A test case with Heard on a fresh scratch database and one council, "redcar".
+class CouncilTestCase: XCTestCase {
+    var harness: AccessHarness!
+    var council: Registry.Tenant!
+
+    override func setUp() async throws {
+        harness = try await AccessHarness.start()
+        council = try await harness.tenant("redcar")
+    }
+
+    override func tearDown() async throws {
+        await harness?.stop()
+    }
+}

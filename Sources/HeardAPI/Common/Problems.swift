@@ -13,6 +13,8 @@ extension ProblemType {
     // Service
     static let notReady = ProblemType("not-ready", .serviceUnavailable, title: "Not ready")
     static let databaseUnavailable = ProblemType("database-unavailable", .serviceUnavailable, title: "The database is unavailable")
+    /// A value a request carried that the database refuses as data (SQLSTATE class 22).
+    static let invalidValue = ProblemType("invalid-value", .badRequest, title: "A value cannot be stored")
 
     // Retries and races
     static let invalidIdempotencyKey = ProblemType("invalid-idempotency-key", .badRequest, title: "Invalid Idempotency-Key")
@@ -32,7 +34,7 @@ extension ProblemType {
 
     /// The catalogue: every problem type Heard can answer.
     static let catalogue: [ProblemType] = http + [
-        unauthenticated, missingScope, councilKeyRequired, rateLimited, notReady, databaseUnavailable,
+        unauthenticated, missingScope, councilKeyRequired, rateLimited, notReady, databaseUnavailable, invalidValue,
         invalidIdempotencyKey, idempotencyKeyReused, idempotencyKeyInUse, naturalKeyConflict, ifMatchRequired, staleETag,
         measureExists, closureDayExists, actionNotAllowed, alreadyAcknowledged, alreadyAMember, procedureFixed,
     ]
