@@ -103,12 +103,14 @@ public struct AccessControl: Sendable {
             keyID: try row.decode(UUID.self, column: "key_id"),
             tenantID: try row.decode(UUID.self, column: "tenant_id"),
             organisationID: try row.decode(UUID?.self, column: "organisation_id"),
-            scopes: Set(try row.decode([String].self, column: "scopes").compactMap(Scope.init(rawValue:))))
+            scopes: Set(try row.decode([String].self, column: "scopes").compactMap(Scope.init(rawValue:))),
+            expiresOn: try row.decode(CalendarDate?.self, column: "expires_on"))
+        // `revoked` and `expires_on` include the keys up the chain that minted this one.
         if try row.decode(Bool.self, column: "revoked") {
             await recordRefusal(principal, request, resource: resource, outcome: .unauthenticated, status: 401)
-            throw Self.unauthenticated("This API key has been revoked.", invalidToken: true)
+            throw Self.unauthenticated("This API key, or the key that created it, has been revoked.", invalidToken: true)
         }
-        if let expiresOn = try row.decode(CalendarDate?.self, column: "expires_on"), expiresOn <= CalendarDate(utcDayOf: Date()) {
+        if let expiresOn = principal.expiresOn, expiresOn <= CalendarDate(utcDayOf: Date()) {
             await recordRefusal(principal, request, resource: resource, outcome: .unauthenticated, status: 401)
             throw Self.unauthenticated("This API key expired on \(expiresOn).", invalidToken: true)
         }

@@ -61,11 +61,21 @@ struct AdminKeysRoutes {
         let scopes = body.vocabularyList("scopes", Scope.self)
         let organisationSlug = body.optionalString("organisation", maxLength: 63)
         let expiresOn = body.date("expires_on", required: false)
+        let principal = context.principal
         if let scopes, scopes.isEmpty { body.reject("scopes", "must name at least one scope") }
+        // A key mints keys no stronger than itself: its own scopes at most, ending by its own expiry.
+        if let scopes {
+            let beyond = scopes.filter { !principal.has($0) }.map(\.rawValue)
+            if !beyond.isEmpty {
+                body.reject("scopes", "can hold only scopes of the key that creates it, which lacks \(beyond.joined(separator: ", "))")
+            }
+        }
         if let expiresOn, expiresOn <= CalendarDate(utcDayOf: Date()) { body.reject("expires_on", "must be after today") }
+        if let expiresOn, let ceiling = principal.expiresOn, expiresOn > ceiling {
+            body.reject("expires_on", "must be no later than \(ceiling), when the key that creates it expires")
+        }
         try body.finish()
 
-        let principal = context.principal
         let (record, key) = try await context.transaction { tx -> (APIKeyRecord, String) in
             var organisationID = principal.organisationID
             if let organisationSlug {
@@ -80,7 +90,7 @@ struct AdminKeysRoutes {
             }
             let created = try await KeyStore.create(
                 on: tx.base, tenantID: principal.tenantID, organisationID: organisationID, name: name ?? "",
-                scopes: scopes ?? [], expiresOn: expiresOn, createdBy: principal.keyID)
+                scopes: scopes ?? [], expiresOn: expiresOn ?? principal.expiresOn, createdBy: principal.keyID)
             tx.audit(.create, .apiKey, id: created.0.id.lowercased)
             return created
         }

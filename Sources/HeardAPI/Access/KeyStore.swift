@@ -63,10 +63,17 @@ public enum KeyStore {
             .map { try table.decode($0, includeFreeText: false) }
     }
 
-    /// Revokes a key (idempotent); nil when there is no such key in the tenant.
+    /// Revokes a key and every key minted from it, down the chain (idempotent); nil when there
+    /// is no such key in the tenant.
     public static func revoke(on transaction: PostgresTransaction, tenantID: UUID, id: UUID) async throws -> APIKeyRecord? {
         try await transaction.execute("""
-            UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE tenant_id = \(tenantID) AND id = \(id)
+            WITH RECURSIVE minted (id) AS (
+                SELECT \(id)::uuid
+                UNION
+                SELECT k.id FROM api_keys k JOIN minted m ON k.tenant_id = \(tenantID) AND k.created_by = m.id
+            )
+            UPDATE api_keys SET revoked_at = coalesce(revoked_at, now())
+             WHERE tenant_id = \(tenantID) AND id IN (SELECT id FROM minted)
             """)
         return try await find(on: transaction, tenantID: tenantID, id: id)
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 
 /// Who is calling: an API key of one tenant, perhaps bound to one partner organisation.
 public struct Principal: Sendable {
@@ -7,12 +8,16 @@ public struct Principal: Sendable {
     /// Set for a partner's key: it sees only records attributed to this organisation.
     public let organisationID: UUID?
     public let scopes: Set<Scope>
+    /// The last day before the key expires (its own or, sooner, that of a key up the chain that
+    /// minted it); nil when it does not expire.
+    public let expiresOn: CalendarDate?
 
-    public init(keyID: UUID, tenantID: UUID, organisationID: UUID?, scopes: Set<Scope>) {
+    public init(keyID: UUID, tenantID: UUID, organisationID: UUID?, scopes: Set<Scope>, expiresOn: CalendarDate? = nil) {
         self.keyID = keyID
         self.tenantID = tenantID
         self.organisationID = organisationID
         self.scopes = scopes
+        self.expiresOn = expiresOn
     }
 
     public func has(_ scope: Scope) -> Bool { scopes.contains(scope) }

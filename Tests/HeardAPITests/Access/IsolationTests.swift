@@ -67,7 +67,7 @@ struct IsolatedResource: Sendable {
 
     static let apiKey = IsolatedResource(
         name: "api_key", scopes: [.admin],
-        create: { try create($0, $1, "/v1/admin/keys", #"{"name":"isolated","scopes":["feedback:read"]}"#, "id") },
+        create: { try create($0, $1, "/v1/admin/keys", #"{"name":"isolated","scopes":["admin"]}"#, "id") },
         itemPath: { "/v1/admin/keys/\($0)" }, listPath: "/v1/admin/keys",
         changes: [("POST", "/revoke", nil)], deletable: false, csv: false,
         routes: ["POST /v1/admin/keys", "GET /v1/admin/keys/{id}", "GET /v1/admin/keys", "POST /v1/admin/keys/{id}/revoke"])
