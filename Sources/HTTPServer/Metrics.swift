@@ -33,8 +33,17 @@ public final class Metrics: Sendable {
         var read: @Sendable () -> Double
     }
 
+    /// A counter with one label, read at every scrape: (label value, count) pairs.
+    private struct LabelledCounter {
+        var name: String
+        var help: String
+        var label: String
+        var read: @Sendable () -> [(String, Double)]
+    }
+
     private let series = Mutex<[Key: Series]>([:])
     private let gauges = Mutex<[Gauge]>([])
+    private let counters = Mutex<[LabelledCounter]>([])
     private let inFlight = Counter()
 
     public init() {
@@ -46,6 +55,12 @@ public final class Metrics: Sendable {
     /// Adds a gauge read at every scrape.
     public func register(gauge name: String, help: String, read: @escaping @Sendable () -> Double) {
         gauges.withLock { $0.append(Gauge(name: name, help: help, read: read)) }
+    }
+
+    /// Adds a counter with one label, read at every scrape; `read` gives each label value and
+    /// its count (from a closed set: never a value a client chose).
+    public func register(counter name: String, help: String, label: String, read: @escaping @Sendable () -> [(String, Double)]) {
+        counters.withLock { $0.append(LabelledCounter(name: name, help: help, label: label, read: read)) }
     }
 
     func requestStarted() { inFlight.add(1) }
@@ -88,6 +103,12 @@ public final class Metrics: Sendable {
             text += "heard_http_request_duration_seconds_bucket{\(labels(key)),le=\"+Inf\"} \(series.count)\n"
             text += "heard_http_request_duration_seconds_sum{\(labels(key))} \(series.sum)\n"
             text += "heard_http_request_duration_seconds_count{\(labels(key))} \(series.count)\n"
+        }
+        for counter in counters.withLock({ $0 }) {
+            text += "# HELP \(counter.name) \(counter.help)\n# TYPE \(counter.name) counter\n"
+            for (value, count) in counter.read() {
+                text += "\(counter.name){\(counter.label)=\"\(escape(value))\"} \(count)\n"
+            }
         }
         for gauge in gauges.withLock({ $0 }) {
             text += "# HELP \(gauge.name) \(gauge.help)\n# TYPE \(gauge.name) gauge\n\(gauge.name) \(gauge.read())\n"

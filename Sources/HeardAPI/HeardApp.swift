@@ -20,6 +20,7 @@ public struct HeardApp: Sendable {
         self.migrator = migrator
         self.metrics = metrics
         self.access = AccessControl(database: database, configuration: access, clock: clock)
+        self.access.refusals.register(on: metrics)
         let pool = database
         metrics.register(gauge: "heard_db_pool_connections_in_use", help: "Database connections lent to requests, whole or shared by units.") {
             Double(pool.stats.inUse)

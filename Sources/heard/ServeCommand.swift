@@ -41,7 +41,7 @@ enum ServeCommand {
         let acquireTimeout = try environment.integer("POOL_ACQUIRE_TIMEOUT_MS", default: 2000, range: 1...600_000)
         let migrator = try Migrator(directory: environment.migrationsDirectory)
 
-        let access = try environment.accessConfiguration()
+        let access = try environment.accessConfiguration(log: log)
         let database = try await DatabaseTarget.resolve(environment, log: log)
         defer { database.release() }
         if !options.isSet("no-migrate") {

@@ -35,6 +35,12 @@ struct Setting {
         Setting(name: "EVENT_LOOPS", defaultValue: "(cores, 2 to 4)", meaning: "Event-loop queues serving connections."),
         Setting(name: "RATE_LIMIT_PER_SECOND", defaultValue: "50", meaning: "Sustained requests per second allowed per API key; more get 429 with Retry-After."),
         Setting(name: "RATE_LIMIT_BURST", defaultValue: "100", meaning: "Requests an API key may make at once above the sustained rate."),
+        Setting(name: "AUTH_FAILURES_PER_MINUTE", defaultValue: "60",
+                meaning: "Refused authentications (401) allowed per client address per minute; past them, that address gets 429 before any key is looked up."),
+        Setting(name: "METRICS_ALLOWED_ADDRESSES", defaultValue: "127.0.0.1/8,::1",
+                meaning: "Comma-separated addresses or CIDR ranges that may read /metrics and the details of /readyz (others: 403 and a bare status). /healthz is open to all."),
+        Setting(name: "METRICS_TOKEN", defaultValue: "(none)",
+                meaning: "A bearer token that also opens /metrics and the details of /readyz (Authorization: Bearer <token>), from any address."),
         Setting(name: "CORS_ALLOWED_ORIGINS", defaultValue: "(none)",
                 meaning: "Comma-separated browser origins (https://portal.example.org) allowed to call the API."),
         Setting(name: "MIGRATIONS_DIR", defaultValue: "Migrations", meaning: "Folder of the NNNN_name.sql migrations."),
@@ -103,10 +109,23 @@ struct Environment {
         return origins
     }
 
-    func accessConfiguration() throws -> AccessControl.Configuration {
-        AccessControl.Configuration(
+    func accessConfiguration(log: RequestLog? = nil) throws -> AccessControl.Configuration {
+        var addresses = AddressSet.loopback
+        if let list = string("METRICS_ALLOWED_ADDRESSES") {
+            guard let parsed = AddressSet(list: list) else {
+                throw SettingsError(description: "METRICS_ALLOWED_ADDRESSES must be comma-separated IP addresses or CIDR ranges, not \(list.debugDescription)")
+            }
+            addresses = parsed
+        }
+        if let token = string("METRICS_TOKEN"), token.utf8.count < 16 {
+            throw SettingsError(description: "METRICS_TOKEN must be at least 16 characters")
+        }
+        return AccessControl.Configuration(
             ratePerSecond: Double(try integer("RATE_LIMIT_PER_SECOND", default: 50, range: 1...1_000_000)),
-            burst: Double(try integer("RATE_LIMIT_BURST", default: 100, range: 1...1_000_000)))
+            burst: Double(try integer("RATE_LIMIT_BURST", default: 100, range: 1...1_000_000)),
+            authFailuresPerMinute: Double(try integer("AUTH_FAILURES_PER_MINUTE", default: 60, range: 1...1_000_000)),
+            operators: OperatorAccess(addresses: addresses, token: string("METRICS_TOKEN")),
+            log: log)
     }
 
     var migrationsDirectory: URL {

@@ -13,6 +13,8 @@ public struct RouterClient: Sendable {
     /// it. Give them to the database pool as its lanes and to a `Server`, as `heard serve` does.
     public let loops: [DispatchQueue]
     private let executor: QueueExecutor
+    /// The peer address a connection would give the request: loopback, as for a local client.
+    public var clientAddress = "127.0.0.1"
 
     public init(_ responder: any Responder, loops: [DispatchQueue] = Server.makeLoopQueues(count: 1)) {
         self.responder = responder
@@ -30,7 +32,8 @@ public struct RouterClient: Sendable {
         let requestID = RequestID.sanitized(fields["X-Request-Id"]) ?? RequestID.generate()
         let response: Response
         do {
-            let request = try Request(method: method, target: target, headers: fields, body: body ?? [], requestID: requestID)
+            var request = try Request(method: method, target: target, headers: fields, body: body ?? [], requestID: requestID)
+            request.clientAddress = clientAddress
             let answer = Answer()
             Task(executorPreference: executor) { [responder] in
                 answer.set(await responder.respond(to: request))

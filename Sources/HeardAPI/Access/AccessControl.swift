@@ -19,22 +19,40 @@ public struct AccessControl: Sendable {
         public var ratePerSecond: Double = 50
         /// Requests a key may make at once above the sustained rate.
         public var burst: Double = 100
+        /// Refused authentications (401) one client address may have per minute, and at once;
+        /// past them, its requests get 429 before any key is looked up.
+        public var authFailuresPerMinute: Double = 60
+        /// Who may read `/metrics` and the details of `/readyz`.
+        public var operators = OperatorAccess()
+        /// Where refusals without a known key are logged in aggregate.
+        public var log: RequestLog?
 
-        public init(ratePerSecond: Double = 50, burst: Double = 100) {
+        public init(ratePerSecond: Double = 50, burst: Double = 100, authFailuresPerMinute: Double = 60,
+                    operators: OperatorAccess = OperatorAccess(), log: RequestLog? = nil) {
             self.ratePerSecond = ratePerSecond
             self.burst = burst
+            self.authFailuresPerMinute = authFailuresPerMinute
+            self.operators = operators
+            self.log = log
         }
     }
 
     let database: PostgresPool
-    let rateLimiter: RateLimiter
+    let configuration: Configuration
+    let rateLimiter: RateLimiter<UUID>
+    /// Failed authentications per client address: the limiter in front of authentication.
+    let authFailures: RateLimiter<String>
+    let refusals: RefusalTally
     /// The time a request is judged at (deadlines, `overdue`), read once per request.
     let clock: @Sendable () -> Date
 
     public init(database: PostgresPool, configuration: Configuration = Configuration(), clock: @escaping @Sendable () -> Date = { Date() }) {
         self.database = database
+        self.configuration = configuration
         self.rateLimiter = RateLimiter(ratePerSecond: configuration.ratePerSecond, burst: configuration.burst)
         self.clock = clock
+        self.authFailures = RateLimiter(ratePerSecond: configuration.authFailuresPerMinute / 60, burst: configuration.authFailuresPerMinute)
+        self.refusals = RefusalTally(log: configuration.log)
     }
 
     /// Wraps `handler`: it runs only for a valid, unexpired, unrevoked key with `scope`, within
@@ -86,17 +104,38 @@ public struct AccessControl: Sendable {
         return String(credentials)
     }
 
+    /// Checks the key; every refusal (401) also counts against the client address's allowance of
+    /// failures, and an address that has used it up is refused (429) before any key is looked up.
     private func authenticate(_ request: Request, resource: AuditResource) async throws -> Principal {
+        let address = request.clientAddress
+        if let address, let wait = authFailures.wait(for: address) {
+            refusals.record(.addressLimited, address: address)
+            throw HTTPError(.rateLimited,
+                            detail: "Too many requests without a valid API key from this address; retry after \(wait) second\(wait == 1 ? "" : "s").",
+                            headers: ["Retry-After": String(wait)])
+        }
+        do {
+            return try await checkKey(request, resource: resource)
+        } catch let error as HTTPError where error.status == .unauthorized {
+            if let address { _ = authFailures.admit(address) }
+            throw error
+        }
+    }
+
+    private func checkKey(_ request: Request, resource: AuditResource) async throws -> Principal {
         guard let header = request.headers["Authorization"] else {
+            refusals.record(.missingKey, address: request.clientAddress)
             throw Self.unauthenticated("This operation needs an API key: send Authorization: Bearer <key>.", invalidToken: false)
         }
         guard header.count > 7, header.prefix(7).lowercased() == "bearer ", let key = APIKeySecret(text: Self.token(after: header)) else {
+            refusals.record(.malformedKey, address: request.clientAddress)
             throw Self.unauthenticated("The Authorization header does not hold a Heard API key.", invalidToken: true)
         }
         let rows = try await database.query(
             "SELECT key_id, tenant_id, organisation_id, scopes, expires_on, revoked FROM heard_authenticate(\(key.id), \(key.secretHash))")
         guard let row = rows.first else {
-            _ = try? await database.execute("SELECT heard_audit_unattributed(\(resource.rawValue), \(401)::integer, \(request.requestID))")
+            // Belongs to no tenant: counted and logged in aggregate, not an audit row each.
+            refusals.record(.unknownKey, address: request.clientAddress)
             throw Self.unauthenticated("This API key is not valid.", invalidToken: true)
         }
         let principal = Principal(

@@ -12,6 +12,8 @@ extension ProblemType {
 
     // Service
     static let notReady = ProblemType("not-ready", .serviceUnavailable, title: "Not ready")
+    /// `/metrics` from an address or without a token the deployment allows.
+    static let operatorsOnly = ProblemType("operators-only", .forbidden, title: "For operators only")
     static let databaseUnavailable = ProblemType("database-unavailable", .serviceUnavailable, title: "The database is unavailable")
     /// A value a request carried that the database refuses as data (SQLSTATE class 22).
     static let invalidValue = ProblemType("invalid-value", .badRequest, title: "A value cannot be stored")
@@ -34,7 +36,7 @@ extension ProblemType {
 
     /// The catalogue: every problem type Heard can answer.
     static let catalogue: [ProblemType] = http + [
-        unauthenticated, missingScope, councilKeyRequired, rateLimited, notReady, databaseUnavailable, invalidValue,
+        unauthenticated, missingScope, councilKeyRequired, rateLimited, notReady, operatorsOnly, databaseUnavailable, invalidValue,
         invalidIdempotencyKey, idempotencyKeyReused, idempotencyKeyInUse, naturalKeyConflict, ifMatchRequired, staleETag,
         measureExists, closureDayExists, actionNotAllowed, alreadyAcknowledged, alreadyAMember, procedureFixed,
     ]

@@ -10,9 +10,14 @@ struct SystemRoutes {
         // Probed every few seconds by load balancers: a constant, encoded once.
         let healthy = Response.json(Health(status: "ok"))
         router.get("/healthz") { _ in healthy }
-        router.get("/readyz") { _ in try await readiness() }
-        router.get("/metrics") { [metrics = app.metrics] _ in
-            .text(metrics.render(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        let operators = app.access.configuration.operators
+        router.get("/readyz") { request in try await readiness(detailed: operators.allows(request)) }
+        router.get("/metrics") { [metrics = app.metrics] request in
+            guard operators.allows(request) else {
+                throw HTTPError(.operatorsOnly,
+                                detail: "Metrics are served only to the addresses or token this deployment allows (METRICS_ALLOWED_ADDRESSES, METRICS_TOKEN).")
+            }
+            return .text(metrics.render(), contentType: "text/plain; version=0.0.4; charset=utf-8")
         }
     }
 
@@ -30,22 +35,26 @@ struct SystemRoutes {
         }
     }
 
-    /// 200 when the database answers and every migration is applied; else 503 saying which.
-    private func readiness() async throws -> Response {
+    /// 200 when the database answers and every migration is applied; else 503 saying which,
+    /// when `detailed` (an operator asks), or only that it is not ready.
+    private func readiness(detailed: Bool) async throws -> Response {
+        func notReady(_ detail: String) -> HTTPError {
+            HTTPError(.notReady,
+                      detail: detailed ? detail : "The service is not ready.", headers: ["Retry-After": "2"])
+        }
         let pending: [Migration]
         do {
             pending = try await app.migrator.pending(using: app.database)
         } catch let error as PostgresError {
-            throw HTTPError(.notReady, detail: error.isConnectionFailure
-                                ? "The database is not reachable."
-                                : "The database answered with an error (SQLSTATE \(error.sqlState ?? "unknown")).",
-                            headers: ["Retry-After": "2"])
+            throw notReady(error.isConnectionFailure
+                ? "The database is not reachable."
+                : "The database answered with an error (SQLSTATE \(error.sqlState ?? "unknown")).")
         }
         guard pending.isEmpty else {
             let names = pending.map(\.fileName)
-            throw HTTPError(.notReady, detail: "Migrations are pending: \(names.joined(separator: ", ")). Run `heard migrate`.",
-                            headers: ["Retry-After": "2"])
+            throw notReady("Migrations are pending: \(names.joined(separator: ", ")). Run `heard migrate`.")
         }
+        guard detailed else { return .json(Health(status: "ready")) }
         return .json(Readiness(status: "ready", database: "ok", pendingMigrations: []))
     }
 }
