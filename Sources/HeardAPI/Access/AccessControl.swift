@@ -219,12 +219,13 @@ public struct TenantTransaction: Sendable {
         try await base.queryAndCommit(query)
     }
 
-    /// One audit row per record created (a batch), in one statement, queued like `audit`.
-    public func auditCreated(_ resourceType: AuditResource, ids: [String]) {
+    /// One audit row per record (a batch's creates, its duplicates), in one statement, queued
+    /// like `audit`.
+    public func audit(_ action: AuditAction, _ resourceType: AuditResource, ids: [String]) {
         guard !ids.isEmpty else { return }
         base.enqueue("""
             INSERT INTO audit_events (tenant_id, organisation_id, key_id, action, resource_type, resource_id, outcome, status, request_id)
-            SELECT \(principal.tenantID), \(principal.organisationID), \(principal.keyID), 'create', \(resourceType.rawValue), id, 'success', 200, \(requestID)
+            SELECT \(principal.tenantID), \(principal.organisationID), \(principal.keyID), \(action.rawValue), \(resourceType.rawValue), id, 'success', 200, \(requestID)
               FROM unnest(\(ids)::text[]) AS id
             """)
     }

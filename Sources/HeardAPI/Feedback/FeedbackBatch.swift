@@ -60,7 +60,7 @@ enum FeedbackBatch {
             let known = try await FeedbackRoutes.organisations(named: Set(parsed.compactMap(\.feedback.organisation)), on: tx)
             let closedComplaints = try await ComplaintFeedbackLink.closed(Set(parsed.compactMap(\.feedback.complaintID)), on: tx)
             var toStore: [(index: Int, feedback: NewFeedback, organisationID: UUID?)] = []
-            var repeats: [(index: Int, first: Int, contentHash: String)] = []
+            var repeats: [(index: Int, first: Int, feedback: NewFeedback)] = []
             var firstWithKey: [NaturalKey: Int] = [:]
             for (index, feedback) in parsed {
                 let organisationID: UUID?
@@ -75,7 +75,7 @@ enum FeedbackBatch {
                 }
                 let key = NaturalKey(sourceSystem: feedback.sourceSystem, externalID: feedback.externalID)
                 if let first = firstWithKey[key] {
-                    repeats.append((index, first, feedback.contentHash))
+                    repeats.append((index, first, feedback))
                 } else {
                     firstWithKey[key] = toStore.count
                     toStore.append((index, feedback, organisationID))
@@ -85,20 +85,27 @@ enum FeedbackBatch {
             // 3. Store them all at once.
             let stored = try await FeedbackStore.storeMany(toStore.map { ($0.feedback, $0.organisationID) }, on: tx)
             var createdIDs: [String] = []
+            let includeFreeText = principal.has(.freeTextRead)
             for (position, item) in toStore.enumerated() {
-                results[item.index] = Self.result(item.index, stored[position], contentHash: item.feedback.contentHash)
+                results[item.index] = Self.result(item.index, stored[position], item.feedback, includeFreeText: includeFreeText)
                 if case .created(let id)? = stored[position] { createdIDs.append(id.lowercased) }
             }
             for repeated in repeats {
                 // The same record twice in one batch is a duplicate of the first; a different one
-                // with the same key conflicts with it, as it would in two requests.
+                // with the same key conflicts with it, as it would in two requests. (Both came in
+                // this batch, so comparing their comments tells the caller nothing new.)
                 let first: FeedbackStore.StoredInBatch? = switch stored[repeated.first] {
-                case .created(let id)?: .existing(id, contentHash: toStore[repeated.first].feedback.contentHash)
+                case .created(let id)?: .existing(id, contentHash: toStore[repeated.first].feedback.contentHash,
+                                                  comment: toStore[repeated.first].feedback.comment)
                 case let other: other
                 }
-                results[repeated.index] = Self.result(repeated.index, first, contentHash: repeated.contentHash)
+                let comparesComments = includeFreeText || stored[repeated.first].map { if case .created = $0 { true } else { false } } == true
+                results[repeated.index] = Self.result(repeated.index, first, repeated.feedback, includeFreeText: comparesComments)
             }
-            tx.auditCreated(.feedback, ids: createdIDs)
+            tx.audit(.create, .feedback, ids: createdIDs)
+            // A duplicate answers with an existing record's id: read access, audited as a single
+            // POST's duplicate is.
+            tx.audit(.read, .feedback, ids: results.compactMap { $0?.status == "duplicate" ? $0?.id : nil })
             let all = results.compactMap { $0 }
             func count(_ status: String) -> Int { all.filter { $0.status == status }.count }
             return Answer(results: all, created: count("created"), duplicate: count("duplicate"),
@@ -117,13 +124,14 @@ enum FeedbackBatch {
         return RecordResult(index: index, status: "invalid", errors: errors)
     }
 
-    private static func result(_ index: Int, _ stored: FeedbackStore.StoredInBatch?, contentHash: String) -> RecordResult {
+    private static func result(_ index: Int, _ stored: FeedbackStore.StoredInBatch?, _ feedback: NewFeedback, includeFreeText: Bool) -> RecordResult {
         switch stored {
         case .created(let id)?:
             return RecordResult(index: index, status: "created", id: id.lowercased)
-        case .existing(let id, let existingHash)? where existingHash == contentHash:
+        case .existing(let id, let existingHash, let existingComment)?
+            where feedback.matches(storedHash: existingHash, storedComment: existingComment, includeFreeText: includeFreeText):
             return RecordResult(index: index, status: "duplicate", id: id.lowercased)
-        case .existing(let id, _)?:
+        case .existing(let id, _, _)?:
             return RecordResult(index: index, status: "conflict", id: id.lowercased,
                                 detail: "Feedback \(id.lowercased) already has this source_system and external_id, with different content; it was not changed.")
         case nil:

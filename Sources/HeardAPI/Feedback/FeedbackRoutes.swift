@@ -62,7 +62,8 @@ struct FeedbackRoutes {
                   let record = try await FeedbackStore.find(existing.id, on: tx, includeFreeText: includeFreeText) else {
                 throw HTTPError(.naturalKeyConflict, detail: "Another record already has this source_system and external_id.")
             }
-            guard existing.contentHash == attempt.feedback.contentHash else {
+            guard attempt.feedback.matches(storedHash: existing.contentHash, storedComment: existing.comment,
+                                           includeFreeText: includeFreeText) else {
                 var conflict = HTTPError(.naturalKeyConflict, detail: "Feedback \(record.id.lowercased) already has this source_system and external_id, with different content; it was not changed.")
                 conflict.extensions["existing_id"] = .text(record.id.lowercased)
                 throw conflict

@@ -135,14 +135,16 @@ enum FeedbackStore {
         return try createdRecord(feedback, row: row, includeFreeText: includeFreeText)
     }
 
-    /// The id and content hash of the record that holds `feedback`'s natural key, if this key
-    /// can see it.
-    static func existing(_ feedback: NewFeedback, on tx: TenantTransaction) async throws -> (id: UUID, contentHash: String)? {
+    /// The id, content hash and comment of the record that holds `feedback`'s natural key, if
+    /// this key can see it. The comment is for comparing a retry (`NewFeedback.matches`), never
+    /// for an answer.
+    static func existing(_ feedback: NewFeedback, on tx: TenantTransaction) async throws -> (id: UUID, contentHash: String, comment: String?)? {
         guard let row = try await tx.query("""
-            SELECT id, content_hash FROM feedback
+            SELECT id, content_hash, comment FROM feedback
              WHERE tenant_id = \(tx.principal.tenantID) AND source_system = \(feedback.sourceSystem) AND external_id = \(feedback.externalID)
             """).first else { return nil }
-        return (try row.decode(UUID.self, column: "id"), try row.decode(String.self, column: "content_hash"))
+        return (try row.decode(UUID.self, column: "id"), try row.decode(String.self, column: "content_hash"),
+                try row.decode(String?.self, column: "comment"))
     }
 
     /// The record `create` stored: what was sent, with what the database added.
@@ -174,8 +176,9 @@ enum FeedbackStore {
     /// What `storeMany` did with one record.
     enum StoredInBatch: Equatable {
         case created(UUID)
-        /// The natural key was already there: that record's id and content hash.
-        case existing(UUID, contentHash: String)
+        /// The natural key was already there: that record's id, content hash and comment (for
+        /// comparing, never for an answer).
+        case existing(UUID, contentHash: String, comment: String?)
     }
 
     /// Stores many records in two statements, whatever their number: one inserts every record
@@ -249,14 +252,15 @@ enum FeedbackStore {
         let others = answers.indices.filter { answers[$0] == nil }
         guard !others.isEmpty else { return answers }
         let existing = try await tx.query("""
-            SELECT i.n, f.id, f.content_hash
+            SELECT i.n, f.id, f.content_hash, f.comment
               FROM unnest(\(others.map { feedback[$0].sourceSystem })::text[], \(others.map { feedback[$0].externalID })::text[],
                           \(others.map { $0 + 1 })::bigint[]) AS i (source_system, external_id, n)
               JOIN feedback f ON f.tenant_id = \(tenant) AND f.source_system = i.source_system AND f.external_id = i.external_id
             """)
         for row in existing {
             answers[try row.decode(Int.self, column: "n") - 1] = .existing(try row.decode(UUID.self, column: "id"),
-                                                                          contentHash: try row.decode(String.self, column: "content_hash"))
+                                                                          contentHash: try row.decode(String.self, column: "content_hash"),
+                                                                          comment: try row.decode(String?.self, column: "comment"))
         }
         return answers
     }

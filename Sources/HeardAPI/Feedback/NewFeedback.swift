@@ -127,6 +127,17 @@ struct NewFeedback: Sendable {
         return feedback
     }
 
+    /// Whether a record stored under the same natural key, with `stored` content hash and
+    /// `storedComment`, has this content. Without `free_text:read` the comment is left out of
+    /// the comparison (taken as the stored one), so the answer to a retry never tells a key
+    /// that cannot read comments whether a guessed comment is the stored one.
+    func matches(storedHash stored: String, storedComment: String?, includeFreeText: Bool) -> Bool {
+        if includeFreeText || comment == storedComment { return stored == contentHash }
+        var withStoredComment = self
+        withStoredComment.comment = storedComment
+        return stored == withStoredComment.canonicalHash()
+    }
+
     /// SHA-256 of the content in a canonical form (`ContentHash`; responses by measure, the
     /// instant to the microsecond).
     private func canonicalHash() -> String {
