@@ -18,7 +18,8 @@ enum ServeCommand {
           --no-migrate     Do not apply pending migrations first (/readyz answers 503 until they are).
 
         The service connects as DATABASE_URL's role, which must not be a superuser, have
-        BYPASSRLS or own the tables (start-up refuses otherwise); migrations run as
+        BYPASSRLS or own the tables, nor be a member of a role that is or does (start-up
+        refuses otherwise); migrations run as
         MIGRATION_DATABASE_URL's role, the owner. With no DATABASE_URL, a private PostgreSQL
         cluster with both roles is started in HEARD_DATA_DIR and stopped again on exit.
 

@@ -48,21 +48,24 @@ public enum DatabaseRoles {
         public let description: String
     }
 
-    /// Refuses to serve children's data as a role that row-level security would not hold:
-    /// a superuser, a role with BYPASSRLS, or the owner of the tables.
+    /// Refuses to serve children's data as a role that row-level security would not hold: one
+    /// that is, or is a member (directly or through other roles) of, a superuser, a role with
+    /// BYPASSRLS, or the owner of the tables. A member can `SET ROLE` to any of them, and
+    /// inherits an owner's rights over its tables.
     public static func checkRuntimeRole(_ pool: PostgresPool) async throws {
         let rows = try await pool.query("""
-            SELECT current_user AS name, r.rolsuper, r.rolbypassrls,
+            SELECT current_user AS name,
+                   EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolsuper AND pg_has_role(current_user, r.oid, 'MEMBER')) AS superuser,
+                   EXISTS (SELECT 1 FROM pg_roles r WHERE r.rolbypassrls AND pg_has_role(current_user, r.oid, 'MEMBER')) AS bypassrls,
                    EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-                            WHERE n.nspname = 'public' AND c.relowner = r.oid) AS owns_tables
-              FROM pg_roles r WHERE r.rolname = current_user
+                            WHERE n.nspname = 'public' AND pg_has_role(current_user, c.relowner, 'MEMBER')) AS owns_tables
             """)
         guard let row = rows.first else { return }
         let name = try row.decode(String.self, column: "name")
         var problems: [String] = []
-        if try row.decode(Bool.self, column: "rolsuper") { problems.append("is a superuser") }
-        if try row.decode(Bool.self, column: "rolbypassrls") { problems.append("has BYPASSRLS") }
-        if try row.decode(Bool.self, column: "owns_tables") { problems.append("owns tables") }
+        if try row.decode(Bool.self, column: "superuser") { problems.append("is or inherits a superuser") }
+        if try row.decode(Bool.self, column: "bypassrls") { problems.append("is or inherits a role with BYPASSRLS") }
+        if try row.decode(Bool.self, column: "owns_tables") { problems.append("owns tables or is a member of their owner") }
         guard problems.isEmpty else {
             throw UnsafeRuntimeRole(description: """
                 the database role \(name) \(problems.joined(separator: ", ")), so row-level security would not \

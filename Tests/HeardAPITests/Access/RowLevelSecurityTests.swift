@@ -56,6 +56,42 @@ final class RowLevelSecurityTests: XCTestCase {
         await harness.stop()
     }
 
+    /// A role granted the owner, a superuser or a BYPASSRLS role can SET ROLE to it (or inherits
+    /// its rights): start-up refuses it as it refuses those roles themselves.
+    func testARuntimeRoleThatInheritsTheOwnerASuperuserOrBypassIsRefused() async throws {
+        let harness = try await AccessHarness.start()
+        let superuser = PostgresPool(configuration: harness.database.configuration, size: 1)
+        let suffix = UUID().uuidString.prefix(8).lowercased()
+        let groups = ["super": "SUPERUSER", "bypass": "BYPASSRLS"]
+        var made: [String] = []
+        for (group, attribute) in groups {
+            try await superuser.execute("CREATE ROLE \(unsafeRaw: "heard_test_\(group)_\(suffix)") NOLOGIN \(unsafeRaw: attribute)")
+            made.append("heard_test_\(group)_\(suffix)")
+        }
+        // Each member is also in the runtime group, as a real runtime role would be.
+        let cases = [("owner", DatabaseRoles.owner, "owns tables"),
+                     ("supermember", "heard_test_super_\(suffix)", "superuser"),
+                     ("bypassmember", "heard_test_bypass_\(suffix)", "BYPASSRLS")]
+        for (member, granted, problem) in cases {
+            let role = "heard_test_\(member)_\(suffix)"
+            // Through a middle role, so the membership is inherited, not direct.
+            try await superuser.execute("CREATE ROLE \(unsafeRaw: role)_via NOLOGIN IN ROLE \(unsafeRaw: granted)")
+            try await superuser.execute("CREATE ROLE \(unsafeRaw: role) LOGIN IN ROLE \(unsafeRaw: role)_via, \(unsafeRaw: DatabaseRoles.runtimeGroup)")
+            made.insert(contentsOf: [role, "\(role)_via"], at: 0)
+            let pool = PostgresPool(configuration: DatabaseRoles.connecting(harness.database.configuration, as: role), size: 1)
+            do {
+                try await DatabaseRoles.checkRuntimeRole(pool)
+                XCTFail("a runtime role that inherits \(granted) must be refused")
+            } catch let error as DatabaseRoles.UnsafeRuntimeRole {
+                XCTAssertTrue(error.description.contains(problem), error.description)
+            }
+            pool.shutdown()
+        }
+        for role in made { try await superuser.execute("DROP ROLE IF EXISTS \(unsafeRaw: role)") }
+        superuser.shutdown()
+        await harness.stop()
+    }
+
     func testWithNoTenantSetTheRuntimeRoleSeesNothingAndCannotInsert() async throws {
         let harness = try await AccessHarness.start()
         let council = try await harness.tenant("kirklees")

@@ -114,7 +114,7 @@ final class CommandLineTests: XCTestCase {
         let database = try await ScratchDatabase.create()
         let result = try HeardBinary.run(["serve", "--port", String(try freePort())], environment: ["DATABASE_URL": try database.url()])
         XCTAssertEqual(result.status, 1)
-        XCTAssertTrue(result.error.contains("is a superuser"), result.error)
+        XCTAssertTrue(result.error.contains("is or inherits a superuser"), result.error)
         await database.drop()
     }
 
