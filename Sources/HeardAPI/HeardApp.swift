@@ -39,6 +39,23 @@ public struct HeardApp: Sendable {
         }
     }
 
+    /// Work the service does on its own while it runs: expired Idempotency-Key answers of every
+    /// tenant are deleted every `interval` seconds. Cancel the task to stop it.
+    public func startHousekeeping(every interval: Double = 300, log: RequestLog? = nil) -> Task<Void, Never> {
+        let database = database
+        return Task {
+            while !Task.isCancelled {
+                do {
+                    let expired = try await Idempotency.expire(on: database)
+                    if expired > 0 { log?.event("idempotency keys expired", fields: ["count": String(expired)]) }
+                } catch {
+                    log?.event("idempotency expiry failed", level: .warn, fields: ["error": String(describing: error)])
+                }
+                try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+            }
+        }
+    }
+
     public func router(cors: CORSPolicy = CORSPolicy()) -> Router {
         var router = RouterBuilder()
         SystemRoutes(app: self).add(to: &router)

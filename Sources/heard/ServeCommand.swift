@@ -62,6 +62,8 @@ enum ServeCommand {
         let listener = Server(configuration: server, responder: app.router(cors: cors), metrics: metrics, log: log,
                               loopQueues: loopQueues)
         try listener.start()
+        let housekeeping = app.startHousekeeping(log: log)
+        defer { housekeeping.cancel() }
         log.event("listening", fields: ["host": server.host, "port": String(listener.port), "database": database.runtime.description])
 
         let signal = await Server.waitForTerminationSignal()

@@ -78,6 +78,8 @@ public struct AccessControl: Sendable {
                 throw HTTPError(.missingScope, detail: "This API key lacks \(needed), which this operation needs.")
             }
             if let wait = rateLimiter.admit(principal.keyID) {
+                refusals.record(.rateLimited, address: request.clientAddress)
+                await recordRefusal(principal, request, resource: resource, outcome: .rateLimited, status: 429)
                 throw HTTPError(.rateLimited, detail: "This API key has made too many requests; retry after \(wait) second\(wait == 1 ? "" : "s").",
                                 headers: ["Retry-After": String(wait)])
             }

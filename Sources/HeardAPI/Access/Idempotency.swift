@@ -4,7 +4,8 @@ import Postgres
 
 /// The `Idempotency-Key` request header for creates (IETF httpapi draft), scoped per API key and
 /// route:
-/// - the first request with a key runs, and its answer is kept (at least 7 days);
+/// - the first request with a key runs, and its answer is kept for 8 days, then expires (the
+///   key is new again), for every tenant alike: `expire` deletes what has expired;
 /// - the same key again with the same body is answered with the kept status and body;
 /// - the same key with a different body: 422;
 /// - the same key while the first is still running: 409 (a request abandoned for over a minute,
@@ -13,6 +14,14 @@ import Postgres
 enum Idempotency {
     static let header = "Idempotency-Key"
     static let abandonedAfterSeconds = 60
+    /// How long an answer is kept; migration 0013's heard_expire_idempotency_keys() says the same.
+    static let keptForDays = 8
+
+    /// Deletes expired answers of every tenant; returns how many.
+    @discardableResult
+    static func expire(on database: PostgresPool) async throws -> Int {
+        try await database.query("SELECT heard_expire_idempotency_keys() AS expired").first?.decode(Int.self, column: "expired") ?? 0
+    }
     /// Headers kept and replayed with the answer.
     static let replayedHeaders = ["Content-Type", "Location", "ETag"]
 
@@ -48,18 +57,18 @@ enum Idempotency {
     private static func claim(_ key: String, route: String, requestHash: String, context: AccessContext) async throws -> Response? {
         let principal = context.principal
         return try await context.transaction { tx -> Response? in
-            // Now and then, forget keys past their time.
-            if Int.random(in: 0..<100) == 0 {
-                try await tx.execute("DELETE FROM idempotency_keys WHERE tenant_id = \(principal.tenantID) AND created_at < now() - interval '8 days'")
-            }
+            // Taken over: a key whose first request was abandoned, or whose answer has expired
+            // (it may not have been deleted yet).
             let claimed = try await tx.query("""
                 INSERT INTO idempotency_keys (tenant_id, organisation_id, key_id, route, idempotency_key, request_hash)
                 VALUES (\(principal.tenantID), \(principal.organisationID), \(principal.keyID), \(route), \(key), \(requestHash))
                 ON CONFLICT (tenant_id, key_id, route, idempotency_key) DO UPDATE
-                   SET created_at = now(), request_hash = excluded.request_hash
-                 WHERE idempotency_keys.state = 'in_flight'
-                   AND idempotency_keys.request_hash = excluded.request_hash
-                   AND idempotency_keys.created_at < now() - make_interval(secs => \(abandonedAfterSeconds))
+                   SET created_at = now(), request_hash = excluded.request_hash, state = 'in_flight',
+                       status = NULL, response_headers = NULL, response_body = NULL
+                 WHERE (idempotency_keys.state = 'in_flight'
+                        AND idempotency_keys.request_hash = excluded.request_hash
+                        AND idempotency_keys.created_at < now() - make_interval(secs => \(abandonedAfterSeconds)))
+                    OR idempotency_keys.created_at < now() - make_interval(days => \(keptForDays)::integer)
                 RETURNING 1
                 """)
             if !claimed.isEmpty { return nil }

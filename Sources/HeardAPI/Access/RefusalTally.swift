@@ -2,17 +2,19 @@ import Foundation
 import HTTPServer
 import Synchronization
 
-/// Refusals that belong to no tenant (no key, a malformed or unknown key, an address over its
-/// limit of failed attempts): counted (`heard_auth_refusals_total{reason}`) and logged once a
-/// window in aggregate, instead of an audit row each, so a flood of made-up keys costs no
-/// database work. Refusals of a known key (revoked, expired, a missing scope) stay in the audit
-/// trail of its tenant.
+/// Refusals by access control: counted (`heard_auth_refusals_total{reason}`) and logged once a
+/// window in aggregate. For those that belong to no tenant (no key, a malformed or unknown key,
+/// an address over its limit of failed attempts) that is all, instead of an audit row each, so
+/// a flood of made-up keys costs no database work. A known key over its rate limit is counted
+/// here and also audited in its tenant's trail, like its other refusals (revoked, expired, a
+/// missing scope).
 final class RefusalTally: Sendable {
     enum Reason: String, CaseIterable, Sendable {
         case missingKey = "missing_key"
         case malformedKey = "malformed_key"
         case unknownKey = "unknown_key"
         case addressLimited = "address_limited"
+        case rateLimited = "rate_limited"
     }
 
     private struct Window {
@@ -59,7 +61,7 @@ final class RefusalTally: Sendable {
 
     /// `heard_auth_refusals_total{reason}` on `metrics`.
     func register(on metrics: Metrics) {
-        metrics.register(counter: "heard_auth_refusals_total", help: "Requests refused before a key was known, by reason.", label: "reason") { [self] in
+        metrics.register(counter: "heard_auth_refusals_total", help: "Requests refused by access control without an audit row of their own (and 429s of known keys), by reason.", label: "reason") { [self] in
             Reason.allCases.map { ($0.rawValue, Double(total($0))) }
         }
     }

@@ -4,7 +4,9 @@ import HTTPServer
 /// CSV for analysts (RFC 4180, UTF-8): a header row, then one row per record, CRLF line ends; a
 /// field holding a comma, a quote, CR or LF is quoted, its quotes doubled. Every cell that starts
 /// with `=`, `+`, `-`, `@`, TAB or CR is prefixed with `'`, so a spreadsheet never runs a
-/// child's comment (or anything else) as a formula.
+/// child's comment (or anything else) as a formula. So is every part of a cell that a
+/// spreadsheet set to `;` as its list separator would read as a cell of its own (what follows
+/// a `;`, CR or LF, past spaces and quotes): such a spreadsheet splits our rows there.
 ///
 /// ```swift
 /// var csv = CSVWriter(header: ["id", "team", "comment"])
@@ -46,16 +48,37 @@ public struct CSVWriter: Sendable {
 
     /// One cell as written: formula-defused, then quoted when it must be.
     public static func field(_ value: String) -> String {
-        var cell = value
-        if let first = cell.unicodeScalars.first, formulaStarts.contains(first) {
-            cell = "'" + cell
-        }
+        let cell = defused(value)
         guard cell.unicodeScalars.contains(where: { mustQuote.contains($0) }) else { return cell }
         return "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
+    /// `value` with `'` before every formula start that begins it, or begins a part after a
+    /// `;`, CR or LF (spaces and quotes before it skipped).
+    static func defused(_ value: String) -> String {
+        let scalars = value.unicodeScalars
+        // The usual cell: nothing to defuse at its start and no separator in it.
+        if let first = scalars.first, !formulaStarts.contains(first), first != " ", first != "\"",
+           !scalars.contains(where: { segmentEnds.contains($0) }) {
+            return value
+        }
+        var result = String.UnicodeScalarView()
+        var atSegmentStart = true
+        for scalar in scalars {
+            if atSegmentStart && scalar != " " && scalar != "\"" {
+                if formulaStarts.contains(scalar) { result.append("'") }
+                atSegmentStart = false
+            }
+            result.append(scalar)
+            if segmentEnds.contains(scalar) { atSegmentStart = true }
+        }
+        return String(result)
+    }
+
     private static let formulaStarts: Set<Unicode.Scalar> = ["=", "+", "-", "@", "\t", "\r"]
     private static let mustQuote: Set<Unicode.Scalar> = [",", "\"", "\r", "\n"]
+    /// Where a spreadsheet using `;` as its list separator starts a new cell or row.
+    private static let segmentEnds: Set<Unicode.Scalar> = [";", "\r", "\n"]
 
     private mutating func write(_ cells: [String?]) {
         var line = ""
