@@ -50,7 +50,16 @@ public struct CSVWriter: Sendable {
     public static func field(_ value: String) -> String {
         let cell = defused(value)
         guard cell.unicodeScalars.contains(where: { mustQuote.contains($0) }) else { return cell }
-        return "\"" + cell.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        // Quotes are doubled scalar by scalar: a quote followed by a combining mark is one
+        // Character, which a String replacement of "\"" would skip, leaving the cell open.
+        var quoted = String.UnicodeScalarView()
+        quoted.append("\"")
+        for scalar in cell.unicodeScalars {
+            if scalar == "\"" { quoted.append("\"") }
+            quoted.append(scalar)
+        }
+        quoted.append("\"")
+        return String(quoted)
     }
 
     /// `value` with `'` before every formula start that begins it, or begins a part after a
