@@ -1,4 +1,5 @@
 import Foundation
+import HTTPServer
 @testable import HeardAPI
 import XCTest
 
@@ -15,5 +16,17 @@ final class FuzzRegressionTests: XCTestCase {
         let row = csv.text.components(separatedBy: "\r\n")[1]
         XCTAssertEqual(row, "1,\"\"\"\u{301},=1+1\"", "one quoted cell, its quote doubled")
         XCTAssertEqual(row.unicodeScalars.filter { $0 == "\"" }.count, 4)
+    }
+
+    /// json, crash-0da0f4e3 (the harness's check, not the reader, was wrong): a number past a
+    /// Double's range is valid JSON that Foundation refuses; Heard reads it, and a field that
+    /// wants a number refuses it by name.
+    func testANumberPastADoublesRangeIsReadAndRefusedByTheField() throws {
+        XCTAssertEqual(try JSONValue.parse(Array("20154E555555555".utf8)), .number("20154E555555555"))
+        var fields = try FieldReader(body: Array(#"{"score":20154E555555555}"#.utf8))
+        XCTAssertNil(fields.integer("score", in: 1...5))
+        XCTAssertThrowsError(try fields.finish()) { error in
+            XCTAssertEqual((error as? HTTPError)?.errors.map(\.field), ["score"])
+        }
     }
 }
