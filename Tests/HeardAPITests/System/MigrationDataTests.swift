@@ -6,17 +6,23 @@ import XCTest
 
 /// Migrations that move data keep every record as it read before.
 final class MigrationDataTests: XCTestCase {
-    /// 0007 moves scored responses from feedback_responses rows into the record's own arrays.
-    func testResponsesStoredBefore0007ReadTheSameAfterIt() async throws {
+    /// A new database with every migration numbered before `first` applied, and none after.
+    static func database(migratedBefore first: String) async throws -> ScratchDatabase {
         let database = try await ScratchDatabase.create()
         let early = FileManager.default.temporaryDirectory.appendingPathComponent("heard-migrations-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: early, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: early) }
-        for file in try FileManager.default.contentsOfDirectory(atPath: AppHarness.migrationsDirectory.path) where file < "0007" {
+        for file in try FileManager.default.contentsOfDirectory(atPath: AppHarness.migrationsDirectory.path) where file < first {
             try FileManager.default.copyItem(at: AppHarness.migrationsDirectory.appendingPathComponent(file),
                                              to: early.appendingPathComponent(file))
         }
         _ = try Migrator(directory: early).migrate(configuration: database.owner)
+        return database
+    }
+
+    /// 0007 moves scored responses from feedback_responses rows into the record's own arrays.
+    func testResponsesStoredBefore0007ReadTheSameAfterIt() async throws {
+        let database = try await Self.database(migratedBefore: "0007")
 
         // Three records as 0006 stored them: two responses, one, none.
         let owner = PostgresPool(configuration: database.owner, size: 1)
@@ -65,15 +71,7 @@ final class MigrationDataTests: XCTestCase {
     /// 0009 gives alerts a version and a lifecycle history: one acknowledged before it is at
     /// version 2 with its acknowledgement in the history; an open one is at version 1 with none.
     func testAlertsAcknowledgedBefore0009HaveTheirHistoryAfterIt() async throws {
-        let database = try await ScratchDatabase.create()
-        let early = FileManager.default.temporaryDirectory.appendingPathComponent("heard-migrations-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: early, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: early) }
-        for file in try FileManager.default.contentsOfDirectory(atPath: AppHarness.migrationsDirectory.path) where file < "0009" {
-            try FileManager.default.copyItem(at: AppHarness.migrationsDirectory.appendingPathComponent(file),
-                                             to: early.appendingPathComponent(file))
-        }
-        _ = try Migrator(directory: early).migrate(configuration: database.owner)
+        let database = try await Self.database(migratedBefore: "0009")
         let owner = PostgresPool(configuration: database.owner, size: 1)
         let tenant = try await Registry.createTenant(on: owner, slug: "sandwell", name: "Sandwell Council")
         owner.shutdown()
