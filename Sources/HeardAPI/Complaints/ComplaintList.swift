@@ -11,8 +11,12 @@ enum ComplaintList {
         let asOf: CalendarDate
     }
 
-    /// The states whose response clock runs, as SQL: `overdue` is one of them, past its response due date.
-    static let running = ComplaintLifecycle.open.map(\.rawValue) + [ComplaintStatus.panelConvened.rawValue, ComplaintStatus.panelReported.rawValue]
+    /// Whether a complaint is in a state whose response clock runs, as SQL: `overdue` is one of
+    /// them, past its response due date. The states are the lifecycle's, written in as
+    /// literals (not bound) so the planner matches them with the partial index
+    /// `complaints_running` (migration 0019) and pages overdue complaints without a scan.
+    static let running: SQLFragment = "c.status IN (\(unsafeRaw: runningStates.map { "'\($0.rawValue)'" }.joined(separator: ", ")))"
+    static let runningStates: [ComplaintStatus] = ComplaintLifecycle.open + [.panelConvened, .panelReported]
 
     static let endpoint = ListEndpoint<Complaint, Judgement>(
         resource: .complaint,
@@ -29,7 +33,8 @@ enum ComplaintList {
             .custom("received_to", read: { $0.date($1) }, condition: { day, _ in "c.received_on <= \(day)" }),
             .custom("due_before", read: { $0.date($1) }, condition: { day, _ in "c.response_due_on < \(day)" }),
             .custom("overdue", read: { $0.bool($1) }, condition: { overdue, judgement in
-                "coalesce(c.status = ANY(\(running)::text[]) AND c.response_due_on < \(judgement.asOf), false) = \(overdue)"
+                overdue ? "\(running) AND c.response_due_on < \(judgement.asOf)"
+                        : "NOT coalesce(\(running) AND c.response_due_on < \(judgement.asOf), false)"
             }),
             .text("subject_ref", "c.subject_ref"),
         ],

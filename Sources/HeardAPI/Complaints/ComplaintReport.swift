@@ -14,84 +14,62 @@ import Postgres
 /// - child and young person complainants, and how many were offered advocacy;
 /// - learning actions by status.
 enum ComplaintReport {
-    /// One figure the query counts: which table, which key, the count, and the median working
-    /// days where it is a stage's responses.
-    private struct Tally {
-        var table: String
-        var key: String
-        var count: Int
-        var extra: Double?
-    }
+    /// The period's figures as the triggers of migration 0019 keep them (`complaint_figures`):
+    /// figure -> key -> count, e.g. `["status": ["received": 12]]`; `working_days_<stage>` maps
+    /// working days taken to how many responses took them.
+    private typealias Figures = [String: [String: Int]]
 
     static func handle(_ request: Request, _ context: AccessContext) async throws -> Response {
         let period = try Report.Period.read(request)
         let disclosure = Disclosure(for: context.principal)
-        let tallies = try await context.transaction { tx -> [Tally] in
-            let tallies = try await query(period, on: tx)
+        let figures = try await context.transaction { tx -> Figures in
+            let figures = try await query(period, on: tx)
             tx.audit(period.format == .csv ? .export : .read, .complaintReport, id: "\(period.from)..\(period.to)")
-            return tallies
+            return figures
         }
-        return build(tallies, period: period, disclosure: disclosure).response(format: period.format, filename: "complaints-report.csv")
+        return build(figures, period: period, disclosure: disclosure).response(format: period.format, filename: "complaints-report.csv")
     }
 
-    /// Every count the report needs, each one filtered aggregate: (table, key, condition).
-    /// The conditions are SQL over the period's complaints, their values bound.
-    private static let counted: [(table: String, key: String, condition: SQLFragment)] = {
-        var counted: [(String, String, SQLFragment)] = [("total", "all", "true")]
-        counted += ComplaintProcedureCode.allCases.map { ("procedure", $0.rawValue, "procedure = \($0.rawValue)") }
-        counted += (1...3).map { ("stage", String($0), "stage = \($0)") }
-        counted += ComplaintStatus.allCases.map { ("status", $0.rawValue, "status = \($0.rawValue)") }
-        // The last response's outcome; withdrawn when it ended without one; pending otherwise.
-        counted += ComplaintOutcome.allCases.map { ("outcome", $0.rawValue, "outcome = \($0.rawValue)") }
-        counted.append(("outcome", "withdrawn", "outcome IS NULL AND status IN ('withdrawn', 'closed')"))
-        counted.append(("outcome", "pending", "outcome IS NULL AND status NOT IN ('withdrawn', 'closed')"))
-        counted += ServiceArea.allCases.map { ("service_area", $0.rawValue, "service_area = \($0.rawValue)") }
-        counted += ComplaintCategory.allCases.map { ("category", $0.rawValue, "\($0.rawValue) = ANY(categories)") }
-        for stage in 1...3 {
-            counted.append(("responded", String(stage), "stage_responded_on[\(stage)::int] IS NOT NULL"))
-            counted.append(("within_time", String(stage), "stage_on_time[\(stage)::int]"))
+    /// The period's rows of `complaint_figures`, summed: about twenty rows a day of receipt,
+    /// however many complaints there were (row-level security keeps a partner's key to its own).
+    private static func query(_ period: Report.Period, on tx: TenantTransaction) async throws -> Figures {
+        let rows = try await tx.query("""
+            SELECT figure, key, sum(count)::bigint AS count
+              FROM complaint_figures
+             WHERE tenant_id = \(tx.principal.tenantID) AND received_on BETWEEN \(period.from) AND \(period.to)
+             GROUP BY figure, key
+            """)
+        var figures: Figures = [:]
+        for row in rows {
+            figures[try row.decode(String.self, column: "figure"), default: [:]][try row.decode(String.self, column: "key")] =
+                try row.decode(Int.self, column: "count")
         }
-        counted += (1...2).map { ("escalated", String($0), "stage_escalated_on[\($0)::int] IS NOT NULL") }
-        counted.append(("children", "all", "complainant_role IN ('child', 'young_person')"))
-        counted.append(("advocacy", "all", "complainant_role IN ('child', 'young_person') AND advocacy_offered"))
-        return counted
-    }()
-
-    /// One pass over the period's complaints (every count a filtered aggregate, and the median
-    /// working days of each stage's responses, from the columns the transitions keep) and one
-    /// over its learning actions, in one statement.
-    private static func query(_ period: Report.Period, on tx: TenantTransaction) async throws -> [Tally] {
-        let tenant = tx.principal.tenantID
-        let counts = SQLFragment.joined(counted.enumerated().map { index, count in
-            "count(*) FILTER (WHERE \(count.condition)) AS \(unsafeRaw: "n\(index)")"
-        }, separator: ", ")
-        let learning = SQLFragment.joined(LearningActionStatus.allCases.enumerated().map { index, status in
-            "count(*) FILTER (WHERE status = \(status.rawValue)) AS \(unsafeRaw: "l\(index)")"
-        }, separator: ", ")
-        guard let row = try await tx.query("""
-            SELECT *
-              FROM (SELECT \(counts),
-                           percentile_cont(0.5) WITHIN GROUP (ORDER BY stage_working_days[1]) AS m1,
-                           percentile_cont(0.5) WITHIN GROUP (ORDER BY stage_working_days[2]) AS m2,
-                           percentile_cont(0.5) WITHIN GROUP (ORDER BY stage_working_days[3]) AS m3
-                      FROM complaints
-                     WHERE tenant_id = \(tenant) AND received_on BETWEEN \(period.from) AND \(period.to)) AS c,
-                   (SELECT \(learning) FROM complaint_learning_actions
-                     WHERE tenant_id = \(tenant) AND complaint_received_on BETWEEN \(period.from) AND \(period.to)) AS l
-            """).first else { return [] }
-        var tallies = try counted.enumerated().map { index, count in
-            Tally(table: count.table, key: count.key, count: try row.decode(Int.self, column: "n\(index)"),
-                  extra: count.table == "responded" ? try row.decode(Double?.self, column: "m\(count.key)") : nil)
-        }
-        tallies += try LearningActionStatus.allCases.enumerated().map { index, status in
-            Tally(table: "learning", key: status.rawValue, count: try row.decode(Int.self, column: "l\(index)"))
-        }
-        return tallies
+        return figures
     }
 
-    private static func build(_ tallies: [Tally], period: Report.Period, disclosure: Disclosure) -> Report {
-        func tally(_ table: String, _ key: String) -> Tally? { tallies.first { $0.table == table && $0.key == key } }
-        func count(_ table: String, _ key: String) -> Int { tally(table, key)?.count ?? 0 }
+    /// The median of the values a histogram (value -> how many) holds, interpolated between the
+    /// two middle values when their number is even (as PostgreSQL's `percentile_cont(0.5)`).
+    static func median(_ histogram: [Int: Int]) -> Double? {
+        let sorted = histogram.filter { $0.value > 0 }.sorted { $0.key < $1.key }
+        let total = sorted.reduce(0) { $0 + $1.value }
+        guard total > 0 else { return nil }
+        func value(at position: Int) -> Int {
+            var seen = 0
+            for (value, count) in sorted {
+                seen += count
+                if position < seen { return value }
+            }
+            return sorted[sorted.count - 1].key
+        }
+        return (Double(value(at: (total - 1) / 2)) + Double(value(at: total / 2))) / 2
+    }
+
+    private static func build(_ figures: Figures, period: Report.Period, disclosure: Disclosure) -> Report {
+        func count(_ table: String, _ key: String) -> Int { figures[table]?[key] ?? 0 }
+        func workingDays(_ stage: String) -> Double? {
+            median(Dictionary((figures["working_days_\(stage)"] ?? [:]).compactMap { key, count in Int(key).map { ($0, count) } },
+                              uniquingKeysWith: +))
+        }
         func counts(_ table: String, _ keys: [String], dimension: String, name: String = "complaints") -> (String, String, [ReportRow]) {
             (table, dimension, keys.map { ReportRow($0, [(name, disclosure.count(count(table, $0)))]) })
         }
@@ -114,7 +92,7 @@ enum ComplaintReport {
             return ReportRow(stage, [
                 ("responded", disclosure.count(responded)), ("within_time", disclosure.count(within)),
                 ("share_within_time", disclosure.share(within, of: responded)),
-                ("median_working_days", disclosure.median(tally("responded", stage)?.extra, of: responded)),
+                ("median_working_days", disclosure.median(workingDays(stage), of: responded)),
             ])
         })
         report.table("escalation", dimension: "from_stage", rows: ["1", "2"].map { stage in

@@ -85,4 +85,15 @@ final class ComplaintListTests: ComplaintTestCase {
         XCTAssertEqual(try harness.send("GET", "/v1/complaints", key: partnerKey).items.count, 1)
         XCTAssertEqual(try references(""), ["CMP-2025-00001", "CMP-2025-00002"], "the council sees both; one numbering")
     }
+
+    /// The overdue filter names the states whose clock runs as the partial index
+    /// `complaints_running` does, so PostgreSQL pages overdue complaints from the index.
+    func testTheOverdueFilterAndItsIndexNameTheSameStates() async throws {
+        let states = ComplaintList.runningStates.map { "'\($0.rawValue)'::text" }
+        let predicate = "(status = ANY (ARRAY[\(states.joined(separator: ", "))]))"
+        let matching = try await harness.superuserCount("""
+            SELECT count(*) FROM pg_index WHERE indexrelid = 'complaints_running'::regclass AND pg_get_expr(indpred, indrelid) = \(predicate)
+            """)
+        XCTAssertEqual(matching, 1, predicate)
+    }
 }

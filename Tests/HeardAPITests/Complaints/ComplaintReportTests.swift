@@ -125,4 +125,69 @@ final class ComplaintReportTests: ComplaintTestCase {
         let elsewhere = try await harness.key(try await harness.tenant("walsall"), scopes: [.reportsRead, .smallNumbersRead])
         XCTAssertEqual(figure(try harness.send("GET", "/v1/reports/complaints?from=2025-01-01&to=2025-12-31", key: elsewhere), "total", "all", "complaints")?.0, 0)
     }
+
+    /// Rows where the figures the triggers keep (migration 0019) and the figures counted afresh
+    /// from the complaints and learning actions as they stand differ.
+    static let figuresAdrift: PostgresQuery = """
+        WITH kept AS (SELECT tenant_id, organisation_id, received_on, figure, key, count FROM complaint_figures WHERE count <> 0),
+             fresh AS (SELECT c.tenant_id, c.organisation_id, c.received_on, k.figure, k.key, count(*) AS count
+                         FROM complaints c,
+                              complaint_figure_keys(c.procedure, c.stage, c.status, c.outcome, c.service_area, c.categories,
+                                                    c.complainant_role, c.advocacy_offered, c.stage_responded_on, c.stage_on_time,
+                                                    c.stage_working_days, c.stage_escalated_on) k
+                        GROUP BY 1, 2, 3, 4, 5
+                       UNION ALL
+                       SELECT tenant_id, organisation_id, complaint_received_on, 'learning', status, count(*)
+                         FROM complaint_learning_actions GROUP BY 1, 2, 3, 4, 5)
+        SELECT count(*) FROM ((SELECT * FROM kept EXCEPT ALL SELECT * FROM fresh)
+                              UNION ALL (SELECT * FROM fresh EXCEPT ALL SELECT * FROM kept)) AS adrift
+        """
+
+    /// The report reads figures kept as complaints change; every kind of change keeps them equal
+    /// to a fresh count, and a partner's key reads only its own organisation's.
+    func testTheKeptFiguresFollowEveryChangeAndStayWithinTheOrganisation() async throws {
+        let partner = try await harness.organisation("advocacy", in: council)
+        let partnerKey = try await harness.key(council, scopes: [.complaintsWrite, .complaintsRead, .reportsRead, .smallNumbersRead],
+                                               organisation: partner)
+        let ours = try complaint()
+        let theirs = try XCTUnwrap(try harness.send("POST", "/v1/complaints", key: partnerKey,
+                                                    body: ComplaintSamples.body(externalID: "partner-1")).json["id"] as? String)
+        let afterCreates = try await harness.superuserCount(Self.figuresAdrift)
+        XCTAssertEqual(afterCreates, 0, "after creates")
+
+        try act(ours, [#"{"action":"respond","on":"2025-03-10","outcome":"upheld"}"#, #"{"action":"escalate","on":"2025-03-20"}"#])
+        let action = try harness.send("POST", "/v1/complaints/\(ours)/learning-actions", key: writer, body: #"{"action":"Lesson","status":"planned"}"#)
+        XCTAssertEqual(action.status, 201, action.text)
+        let actionID = try XCTUnwrap(action.json["id"] as? String)
+        let changed = try harness.send("PATCH", "/v1/complaints/\(ours)/learning-actions/\(actionID)", key: writer,
+                                       body: #"{"status":"done"}"#, headers: ["If-Match": "\"1\""])
+        XCTAssertEqual(changed.status, 200, changed.text)
+        // A change refused (stale If-Match) moves nothing.
+        XCTAssertEqual(try harness.send("POST", "/v1/complaints/\(theirs)/transitions", key: partnerKey,
+                                        body: #"{"action":"withdraw","on":"2025-03-05"}"#, headers: ["If-Match": "\"9\""]).status, 412)
+        let afterChanges = try await harness.superuserCount(Self.figuresAdrift)
+        XCTAssertEqual(afterChanges, 0, "after transitions and learning actions")
+
+        let period = "/v1/reports/complaints?from=2025-01-01&to=2025-12-31"
+        let analyst = try await harness.key(council, scopes: [.reportsRead, .smallNumbersRead])
+        let whole = try harness.send("GET", period, key: analyst)
+        XCTAssertEqual(figure(whole, "total", "all", "complaints")?.0, 2)
+        XCTAssertEqual(figure(whole, "stage_reached", "2", "complaints")?.0, 1)
+        XCTAssertEqual(figure(whole, "learning_actions", "done", "actions")?.0, 1)
+        XCTAssertEqual(figure(whole, "learning_actions", "planned", "actions")?.0, 0)
+        let own = try harness.send("GET", period, key: partnerKey)
+        XCTAssertEqual(figure(own, "total", "all", "complaints")?.0, 1)
+        XCTAssertEqual(figure(own, "stage_reached", "2", "complaints")?.0, 0)
+        XCTAssertEqual(figure(own, "learning_actions", "done", "actions")?.0, 0)
+    }
+
+    func testAMedianIsReadFromItsHistogramAsPercentileContWouldGiveIt() {
+        XCTAssertNil(ComplaintReport.median([:]))
+        XCTAssertNil(ComplaintReport.median([7: 0]))
+        XCTAssertEqual(ComplaintReport.median([9: 1]), 9)
+        XCTAssertEqual(ComplaintReport.median([5: 2, 9: 1, 13: 1, 10: 1]), 9)          // 5 5 9 10 13
+        XCTAssertEqual(ComplaintReport.median([5: 2, 9: 1, 13: 1]), 7)                 // 5 5 9 13
+        XCTAssertEqual(ComplaintReport.median([6: 3, 8: 3]), 7)                        // 6 6 6 8 8 8
+        XCTAssertEqual(ComplaintReport.median([1: 1, 2: 1]), 1.5)
+    }
 }
