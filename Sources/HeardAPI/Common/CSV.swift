@@ -6,7 +6,9 @@ import HTTPServer
 /// with `=`, `+`, `-`, `@`, TAB or CR is prefixed with `'`, so a spreadsheet never runs a
 /// child's comment (or anything else) as a formula. So is every part of a cell that a
 /// spreadsheet set to `;` as its list separator would read as a cell of its own (what follows
-/// a `;`, CR or LF, past spaces and quotes): such a spreadsheet splits our rows there.
+/// a `;`, CR or LF, past spaces and quotes): such a spreadsheet splits our rows there. A cell
+/// that is nothing but a negative number (`-3`, `-0.5`: working days past a due date) is a
+/// number to a spreadsheet, not a formula, and is written as it is.
 ///
 /// ```swift
 /// var csv = CSVWriter(header: ["id", "team", "comment"])
@@ -66,6 +68,7 @@ public struct CSVWriter: Sendable {
     /// `;`, CR or LF (spaces and quotes before it skipped).
     static func defused(_ value: String) -> String {
         let scalars = value.unicodeScalars
+        if isNegativeNumber(scalars) { return value }
         // The usual cell: nothing to defuse at its start and no separator in it.
         if let first = scalars.first, !formulaStarts.contains(first), first != " ", first != "\"",
            !scalars.contains(where: { segmentEnds.contains($0) }) {
@@ -82,6 +85,23 @@ public struct CSVWriter: Sendable {
             if segmentEnds.contains(scalar) { atSegmentStart = true }
         }
         return String(result)
+    }
+
+    /// `-`, digits, and optionally `.` and digits: nothing else.
+    private static func isNegativeNumber(_ scalars: String.UnicodeScalarView) -> Bool {
+        var rest = scalars.dropFirst()
+        guard scalars.first == "-" else { return false }
+        func digits() -> Bool {
+            let count = rest.prefix(while: { ("0"..."9").contains($0) }).count
+            rest = rest.dropFirst(count)
+            return count > 0
+        }
+        guard digits() else { return false }
+        if rest.first == "." {
+            rest = rest.dropFirst()
+            guard digits() else { return false }
+        }
+        return rest.isEmpty
     }
 
     private static let formulaStarts: Set<Unicode.Scalar> = ["=", "+", "-", "@", "\t", "\r"]

@@ -32,6 +32,11 @@ final class SmallerHolesTests: XCTestCase {
         XCTAssertEqual(CSVWriter.field("plain text"), "plain text")
         XCTAssertEqual(CSVWriter.field("a; b"), "a; b")
         XCTAssertEqual(CSVWriter.field("a;=b"), "a;'=b")
+        // A negative number is a number, not a formula: an analyst sums working days overdue.
+        for number in ["-1", "-42", "-0.5", "-10.25"] { XCTAssertEqual(CSVWriter.field(number), number) }
+        for formula in ["-", "-1+2", "-1;=2", "--1", "-1.", "-.5", "-1.2.3", "-1e5", "-1 ", "- 1", "-A1"] {
+            XCTAssertEqual(CSVWriter.field(formula), "'" + formula.replacingOccurrences(of: ";=", with: ";'="), formula)
+        }
     }
 
     func testStoredIdempotencyAnswersExpireForEveryTenantBusyOrIdle() async throws {
