@@ -75,6 +75,7 @@ public struct HeardApp: Sendable {
         router.get("/v1/reports/participation", access.secure(.reportsRead, resource: .participationReport, ParticipationReport.respond))
         WorkingDayRoutes(access: access).add(to: &router)
         ComplaintProcedureRoutes(access: access).add(to: &router)
+        ComplaintCategoryRoutes(access: access).add(to: &router)
         ComplaintRoutes(access: access).add(to: &router)
         LearningActionRoutes(access: access).add(to: &router)
         return router.build(cors: cors, mapError: Self.problem(for:))

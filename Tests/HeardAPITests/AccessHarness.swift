@@ -122,6 +122,8 @@ final class AccessHarness: Sendable {
 
 extension RawResponse {
     var items: [[String: Any]] { json["items"] as? [[String: Any]] ?? [] }
+    /// The fields a problem document names (`errors[].field`), in order.
+    var fieldErrors: [String] { (json["errors"] as? [[String: Any]] ?? []).compactMap { $0["field"] as? String } }
 }
 
 /// A clock a test can hold at an instant; it reads the real time until then.

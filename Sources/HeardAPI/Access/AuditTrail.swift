@@ -99,4 +99,5 @@ public struct AuditResource: RawRepresentable, Sendable, Hashable {
     static let complaintProcedure = AuditResource(rawValue: "complaint_procedure")
     static let learningAction = AuditResource(rawValue: "learning_action")
     static let complaintReport = AuditResource(rawValue: "complaint_report")
+    static let complaintCategory = AuditResource(rawValue: "complaint_category")
 }

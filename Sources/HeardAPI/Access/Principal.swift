@@ -1,4 +1,5 @@
 import Foundation
+import HTTPServer
 import Postgres
 
 /// Who is calling: an API key of one tenant, perhaps bound to one partner organisation.
@@ -28,3 +29,13 @@ public struct Principal: Sendable {
     }
 }
 
+
+extension Principal {
+    /// A council's own settings and vocabularies change only with a council-wide key: a partner
+    /// organisation's key is refused (403), naming `what` it tried to change.
+    func requireCouncilWide(toChange what: String) throws(HTTPError) {
+        guard organisationID == nil else {
+            throw HTTPError(.councilKeyRequired, detail: "A partner organisation's key cannot change \(what).")
+        }
+    }
+}

@@ -36,8 +36,9 @@ public enum Registry {
         do {
             try await pool.transaction(settings: [("heard.tenant_id", id.lowercased)]) { tx in
                 try await tx.execute("INSERT INTO tenants (id, slug, name) VALUES (\(id), \(slug), \(name))")
-                // A new tenant starts with Dudley's six principles as its measures.
-                try await tx.execute("SELECT heard_seed_default_measures(\(id))")
+                // A new tenant starts with its defaults: Dudley's six principles as its measures,
+                // the default complaint categories (heard_seed_tenant, in the migrations).
+                try await tx.execute("SELECT heard_seed_tenant(\(id))")
             }
         } catch let error as PostgresError where error.isUniqueViolation {
             throw Failure(description: "a tenant called \(slug) already exists")

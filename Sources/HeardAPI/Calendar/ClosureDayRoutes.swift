@@ -33,7 +33,7 @@ struct ClosureDayRoutes {
             return Page(items: days, nextCursor: nil).response(for: request)
         })
         router.post("/v1/admin/closure-days", access.secure(.admin, resource: .closureDay) { request, context in
-            try MeasureRoutes.councilWide(context.principal)
+            try context.principal.requireCouncilWide(toChange: "the council's closure days")
             var body = try FieldReader(body: request.body)
             let day = body.date("day")
             let reason = body.string("reason", maxLength: 200)
@@ -54,7 +54,7 @@ struct ClosureDayRoutes {
                          headers: ["Location": "/v1/admin/closure-days/\(day)"])
         })
         router.delete("/v1/admin/closure-days/{day}", access.secure(.admin, resource: .closureDay) { request, context in
-            try MeasureRoutes.councilWide(context.principal)
+            try context.principal.requireCouncilWide(toChange: "the council's closure days")
             let text = request.parameter("day")
             guard text.utf8.count == 10, let day = CalendarDate(text) else {
                 throw HTTPError(.notFound, detail: "There is no closure day \(text.prefix(20)).")

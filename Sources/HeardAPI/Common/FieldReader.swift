@@ -110,19 +110,29 @@ public struct FieldReader {
 
     /// An array of vocabulary values, each at most once.
     public mutating func vocabularyList<Value: RawRepresentable & CaseIterable & Hashable>(_ name: String, _ type: Value.Type, required: Bool = true) -> [Value]? where Value.RawValue == String {
+        stringList(name, required: required, rule: "must be one of: \(Value.allCases.map(\.rawValue).joined(separator: ", "))") {
+            Value(rawValue: $0) != nil
+        }?.compactMap(Value.init(rawValue:))
+    }
+
+    /// An array of strings each `valid` (else `name[i]` is refused with `rule`), each at most once,
+    /// `minCount` to `maxCount` of them.
+    public mutating func stringList(_ name: String, minCount: Int = 0, maxCount: Int = 100, required: Bool = true, rule: String,
+                                    valid: (String) -> Bool) -> [String]? {
         guard let value = raw(name) else { _ = missing(name, required: required); return nil }
         guard case .array(let elements) = value else { reject(name, "must be an array, not \(value.typeName)"); return nil }
-        var result: [Value] = []
+        guard (minCount...maxCount).contains(elements.count) else { reject(name, "must have \(minCount) to \(maxCount) items"); return nil }
+        var result: [String] = []
         for (index, element) in elements.enumerated() {
-            guard case .string(let text) = element, let member = Value(rawValue: text) else {
-                errors.append(FieldError(field: "\(path(name))[\(index)]", message: "must be one of: \(Value.allCases.map(\.rawValue).joined(separator: ", "))"))
+            guard case .string(let text) = element, valid(text) else {
+                errors.append(FieldError(field: "\(path(name))[\(index)]", message: rule))
                 continue
             }
-            if result.contains(member) {
+            if result.contains(text) {
                 errors.append(FieldError(field: "\(path(name))[\(index)]", message: "appears more than once"))
                 continue
             }
-            result.append(member)
+            result.append(text)
         }
         return result
     }

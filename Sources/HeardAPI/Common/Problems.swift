@@ -33,11 +33,12 @@ extension ProblemType {
     static let alreadyAcknowledged = ProblemType("already-acknowledged", .conflict, title: "Already acknowledged")
     static let alreadyAMember = ProblemType("already-a-member", .conflict, title: "Already a member")
     static let procedureFixed = ProblemType("procedure-fixed", .conflict, title: "The procedure is fixed by regulation")
+    static let categoryExists = ProblemType("category-exists", .conflict, title: "Category exists")
 
     /// The catalogue: every problem type Heard can answer.
     static let catalogue: [ProblemType] = http + [
         unauthenticated, missingScope, councilKeyRequired, rateLimited, notReady, operatorsOnly, databaseUnavailable, invalidValue,
         invalidIdempotencyKey, idempotencyKeyReused, idempotencyKeyInUse, naturalKeyConflict, ifMatchRequired, staleETag,
-        measureExists, closureDayExists, actionNotAllowed, alreadyAcknowledged, alreadyAMember, procedureFixed,
+        measureExists, closureDayExists, actionNotAllowed, alreadyAcknowledged, alreadyAMember, procedureFixed, categoryExists,
     ]
 }

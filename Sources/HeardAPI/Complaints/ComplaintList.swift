@@ -26,9 +26,14 @@ enum ComplaintList {
             .vocabulary("status", ComplaintStatus.self, "c.status"),
             .vocabulary("service_area", ServiceArea.self, "c.service_area"),
             .text("team", "c.team"),
-            .custom("category", read: { $0.vocabulary($1, ComplaintCategory.self) }, condition: { category, _ in
-                "\(category.rawValue) = ANY(c.categories)"
-            }),
+            .custom("category", read: { (query: inout QueryReader, name: String) -> String? in
+                let code = query.string(name, maxLength: 50)
+                guard let code, ComplaintCategory.isCode(code) else {
+                    if code != nil { query.reject(name, ComplaintCategory.codeRule) }
+                    return nil
+                }
+                return code
+            }, condition: { (code: String, _) in "\(code) = ANY(c.categories)" }),
             .custom("received_from", read: { $0.date($1) }, condition: { day, _ in "c.received_on >= \(day)" }),
             .custom("received_to", read: { $0.date($1) }, condition: { day, _ in "c.received_on <= \(day)" }),
             .custom("due_before", read: { $0.date($1) }, condition: { day, _ in "c.response_due_on < \(day)" }),

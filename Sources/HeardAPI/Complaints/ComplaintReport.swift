@@ -22,12 +22,13 @@ enum ComplaintReport {
     static func handle(_ request: Request, _ context: AccessContext) async throws -> Response {
         let period = try Report.Period.read(request)
         let disclosure = Disclosure(for: context.principal)
-        let figures = try await context.transaction { tx -> Figures in
+        let (figures, categories) = try await context.transaction { tx -> (Figures, [String]) in
             let figures = try await query(period, on: tx)
+            let categories = try await ComplaintCategory.codes(on: tx)
             tx.audit(period.format == .csv ? .export : .read, .complaintReport, id: "\(period.from)..\(period.to)")
-            return figures
+            return (figures, categories)
         }
-        return build(figures, period: period, disclosure: disclosure).response(format: period.format, filename: "complaints-report.csv")
+        return build(figures, categories: categories, period: period, disclosure: disclosure).response(format: period.format, filename: "complaints-report.csv")
     }
 
     /// The period's rows of `complaint_figures`, summed: about twenty rows a day of receipt,
@@ -64,7 +65,8 @@ enum ComplaintReport {
         return (Double(value(at: (total - 1) / 2)) + Double(value(at: total / 2))) / 2
     }
 
-    private static func build(_ figures: Figures, period: Report.Period, disclosure: Disclosure) -> Report {
+    /// The report's tables; `categories` are the council's, in the order they were added.
+    private static func build(_ figures: Figures, categories: [String], period: Report.Period, disclosure: Disclosure) -> Report {
         func count(_ table: String, _ key: String) -> Int { figures[table]?[key] ?? 0 }
         func workingDays(_ stage: String) -> Double? {
             median(Dictionary((figures["working_days_\(stage)"] ?? [:]).compactMap { key, count in Int(key).map { ($0, count) } },
@@ -83,7 +85,7 @@ enum ComplaintReport {
             counts("status", ComplaintStatus.allCases.map(\.rawValue), dimension: "status"),
             counts("outcome", ComplaintOutcome.allCases.map(\.rawValue) + ["withdrawn", "pending"], dimension: "outcome"),
             counts("service_area", ServiceArea.allCases.map(\.rawValue), dimension: "service_area"),
-            counts("category", ComplaintCategory.allCases.map(\.rawValue), dimension: "category"),
+            counts("category", categories, dimension: "category"),
         ] {
             report.table(table == "stage" ? "stage_reached" : table, dimension: dimension, rows: rows)
         }

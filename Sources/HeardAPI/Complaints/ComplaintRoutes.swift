@@ -41,6 +41,7 @@ struct ComplaintRoutes {
         let complaint = try NewComplaint.parse(request.body, today: today)
         let created = try await context.transaction { tx -> Complaint? in
             let organisationID = try await FeedbackRoutes.organisation(complaint.organisation, for: tx.principal, on: tx)
+            try await ComplaintCategory.check(complaint.categories, on: tx)
             let procedure = try await ComplaintProcedures.procedure(complaint.procedure, on: tx, receivedOn: complaint.receivedOn)
             let calendar = try await ClosureDays.calendar(on: tx)
             guard let id = try await ComplaintStore.create(complaint, procedure: procedure, organisationID: organisationID,

@@ -190,7 +190,7 @@ enum ComplaintStore {
                        'CMP-' || lpad(\(year)::text, 4, '0') || '-' || lpad(number.last::text, greatest(5, length(number.last::text)), '0'),
                        \(complaint.procedure.rawValue), \(ComplaintProcedures.encodeStages(procedure.stages))::jsonb,
                        \(complaint.receivedOn), \(complaint.complainantRole.rawValue), \(complaint.subjectRef),
-                       \(complaint.serviceArea.rawValue), \(complaint.team), \(complaint.categories.map(\.rawValue))::text[],
+                       \(complaint.serviceArea.rawValue), \(complaint.team), \(complaint.categories)::text[],
                        \(complaint.summary), \(complaint.matterDate), \(complaint.lateAcceptanceReason), \(complaint.advocacyOffered),
                        1, \(ComplaintStatus.received.rawValue), \(clock.stageStartedOn), \(clock.clockStartedOn), \(clock.allowance),
                        \(due.acknowledge), \(due.response), \(complaint.contentHash), \(tx.principal.keyID)

@@ -15,8 +15,4 @@ enum ComplainantRole: String, CaseIterable, Sendable {
     var isChildOrYoungPerson: Bool { self == .child || self == .youngPerson }
 }
 
-/// What a complaint is about (the default set of the tenant's vocabulary).
-enum ComplaintCategory: String, CaseIterable, Sendable {
-    case communication, delay, decision, staffConduct = "staff_conduct", qualityOfService = "quality_of_service"
-    case placement, contact, financial, other
-}
+// What a complaint is about is the council's own vocabulary: ComplaintCategory.

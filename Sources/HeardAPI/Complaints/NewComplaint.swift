@@ -12,7 +12,8 @@ struct NewComplaint: Sendable {
     var subjectRef: String?
     var serviceArea: ServiceArea
     var team: String?
-    var categories: [ComplaintCategory]
+    /// Category codes, checked against the council's categories when stored (`ComplaintCategory.check`).
+    var categories: [String]
     var summary: String?
     var matterDate: CalendarDate?
     var lateAcceptanceReason: String?
@@ -34,8 +35,8 @@ struct NewComplaint: Sendable {
         let subjectRef = fields.optionalString("subject_ref", maxLength: 100)
         let serviceArea = fields.vocabulary("service_area", ServiceArea.self)
         let team = fields.optionalString("team", maxLength: 100)
-        let categories = fields.vocabularyList("categories", ComplaintCategory.self)
-        if categories?.isEmpty == true { fields.reject("categories", "must name at least one category") }
+        let categories = fields.stringList("categories", minCount: 1, maxCount: 20,
+                                           rule: "is not a category code: " + ComplaintCategory.codeRule, valid: ComplaintCategory.isCode)
         let summary = fields.optionalString("summary", maxLength: maxSummaryLength)
         let matterDate = fields.date("matter_date", required: false)
         let lateReason = fields.optionalString("late_acceptance_reason", maxLength: 2000)
@@ -73,7 +74,7 @@ struct NewComplaint: Sendable {
         var hash = ContentHash(capacity: 256 + (summary?.utf8.count ?? 0))
         hash.add(sourceSystem); hash.add(externalID); hash.add(procedure.rawValue); hash.add(receivedOn.description)
         hash.add(complainantRole.rawValue); hash.add(subjectRef); hash.add(serviceArea.rawValue); hash.add(team)
-        hash.add(categories.map(\.rawValue).joined(separator: ",")); hash.add(summary); hash.add(matterDate?.description)
+        hash.add(categories.joined(separator: ",")); hash.add(summary); hash.add(matterDate?.description)
         hash.add(lateAcceptanceReason); hash.add(advocacyOffered.map { String($0) }); hash.add(organisation)
         return hash.hexDigest
     }

@@ -164,7 +164,7 @@ struct ComplaintProcedureRoutes {
             guard procedure == .corporate else {
                 throw HTTPError(.procedureFixed, detail: "The statutory children's procedure is fixed by regulation; only the corporate procedure can be changed.")
             }
-            try MeasureRoutes.councilWide(context.principal)
+            try context.principal.requireCouncilWide(toChange: "the council's complaints procedure")
             let stages = try Self.readStages(request.body)
             let ifMatch = IfMatch(request)
             let effectiveFrom = WorkingDayCalendar.localDay(of: context.now).adding(days: 1)

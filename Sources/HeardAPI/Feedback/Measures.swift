@@ -113,7 +113,7 @@ struct MeasureRoutes {
             return .json(try Self.found(measure))
         })
         router.post("/v1/measures", access.secure(.admin, resource: .measure) { request, context in
-            try Self.councilWide(context.principal)
+            try context.principal.requireCouncilWide(toChange: "the council's measures")
             var body = try FieldReader(body: request.body)
             let code = body.string("code", maxLength: 63)
             if let code, !Self.validCode(code) { body.reject("code", "must be 2-63 characters of a-z, 0-9 and _, starting with a letter") }
@@ -139,7 +139,7 @@ struct MeasureRoutes {
             return .json(measure, status: .created, headers: ["Location": "/v1/measures/\(measure.id.lowercased)"])
         })
         router.patch("/v1/measures/{id}", access.secure(.admin, resource: .measure) { request, context in
-            try Self.councilWide(context.principal)
+            try context.principal.requireCouncilWide(toChange: "the council's measures")
             let id = try Self.measureID(request)
             var body = try FieldReader(body: request.body)
             let wording = body.optionalString("wording", maxLength: 500)
@@ -200,12 +200,6 @@ struct MeasureRoutes {
     static func validCode(_ code: String) -> Bool {
         guard let first = code.utf8.first, first >= 97, first <= 122, (2...63).contains(code.utf8.count) else { return false }
         return code.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 95 }
-    }
-
-    static func councilWide(_ principal: Principal) throws(HTTPError) {
-        guard principal.organisationID == nil else {
-            throw HTTPError(.councilKeyRequired, detail: "A partner organisation's key cannot change the council's measures.")
-        }
     }
 
     static func measureID(_ request: Request) throws(HTTPError) -> UUID {

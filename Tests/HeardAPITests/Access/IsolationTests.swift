@@ -41,7 +41,7 @@ struct IsolatedResource: Sendable {
 
     static let all: [IsolatedResource] = [.apiKey, .feedback, .safeguardingAlert, .measure, .closureDay, .auditEvent,
                                           .participant, .consent, .group, .membership, .training, .reward, .activity, .complaint,
-                                          .learningAction]
+                                          .learningAction, .complaintCategory]
 
     /// Tenant-wide routes that serve no record with an id, and where their isolation is tested.
     static let notRecords: [String: String] = [
@@ -269,4 +269,17 @@ extension IsolatedResource {
         changes: [("PATCH", "", #"{"status":"done"}"#)], deletable: false, csv: false,
         routes: ["POST /v1/complaints/{id}/learning-actions", "GET /v1/complaints/{id}/learning-actions/{action_id}",
                  "PATCH /v1/complaints/{id}/learning-actions/{action_id}"])
+}
+
+extension IsolatedResource {
+    /// A council's own complaint category: made by a council-wide admin key, read by every key of the tenant.
+    static let complaintCategory = IsolatedResource(
+        name: "complaint_category", scopes: [.admin], organisationScoped: false,
+        create: {
+            try create($0, $1, "/v1/complaint-categories", #"{"code":"isolated_\#(UUID().uuidString.prefix(8).lowercased())","label":"Isolated"}"#, "code")
+        },
+        itemPath: { "/v1/complaint-categories/\($0)" }, listPath: "/v1/complaint-categories", listedID: "code",
+        changes: [("PATCH", "", #"{"label":"Changed by a stranger"}"#)], deletable: false, csv: false,
+        routes: ["POST /v1/complaint-categories", "GET /v1/complaint-categories/{code}", "GET /v1/complaint-categories",
+                 "PATCH /v1/complaint-categories/{code}"])
 }

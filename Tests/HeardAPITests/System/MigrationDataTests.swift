@@ -1,5 +1,5 @@
 import Foundation
-import HeardAPI
+@testable import HeardAPI
 import HeardTesting
 import Postgres
 import XCTest
@@ -25,12 +25,17 @@ final class MigrationDataTests: XCTestCase {
     static func tenant(_ slug: String, _ name: String, before migration: String,
                        seed: (Registry.Tenant) -> String) async throws -> (ScratchDatabase, Registry.Tenant) {
         let database = try await Self.database(migratedBefore: migration)
-        let owner = PostgresPool(configuration: database.owner, size: 1)
-        let tenant = try await Registry.createTenant(on: owner, slug: slug, name: name)
-        owner.shutdown()
+        // The tenant as the code of that time made it (its measures, from 0003), then the seed.
+        let tenant = Registry.Tenant(id: UUID(), slug: slug, name: name)
         let superuser = PostgresPool(configuration: database.configuration, size: 1)
         defer { superuser.shutdown() }
-        try await superuser.withConnection { connection in try await connection.simpleExecute(seed(tenant)) }
+        try await superuser.withConnection { connection in
+            try await connection.simpleExecute("""
+                INSERT INTO tenants (id, slug, name) VALUES ('\(tenant.id.lowercased)', '\(slug)', '\(name)');
+                SELECT heard_seed_default_measures('\(tenant.id.lowercased)');
+                \(seed(tenant))
+                """)
+        }
         return (database, tenant)
     }
 
