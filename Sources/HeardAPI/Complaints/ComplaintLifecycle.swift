@@ -70,8 +70,9 @@ enum ComplaintLifecycle {
             transitions.append(.init(state, .agreeStatement, .investigating, clock: .starts))
         }
         for state in open {
-            transitions.append(.init(state, .respond, .responded, fields: [.vocabulary("outcome", ComplaintOutcome.self, stored: false)],
-                                     clock: .stops))
+            // `outcome`, or `elements` (ResponseElements) from which it follows: one of the two.
+            transitions.append(.init(state, .respond, .responded,
+                                     fields: [.vocabulary("outcome", ComplaintOutcome.self, required: false, stored: false)], clock: .stops))
         }
         transitions.append(.init(.responded, .escalate, .received, fields: [.text("late_reason", 2000, freeText: true, required: false, stored: false)],
                                  clock: .starts))

@@ -15,6 +15,7 @@ enum ComplaintTransitions {
         var body = try FieldReader(body: request.body)
         let action = body.vocabulary("action", ComplaintAction.self)
         let values = action.map { ComplaintLifecycle.machine.fields(of: $0, from: &body, today: today) } ?? ActionValues()
+        let elements = action == .respond || action == .finalResponse ? ResponseElements.read(&body) : nil
         // The fields are judged after the action: an action the complaint cannot take is a 409
         // whatever it carries.
         var invalid: HTTPError?
@@ -41,7 +42,7 @@ enum ComplaintTransitions {
                 }
                 throw problem
             }
-            let change = try effect(of: transition, values, on: current, calendar: calendar)
+            let change = try effect(of: transition, values, elements: elements, on: current, calendar: calendar)
             guard try await ComplaintLifecycle.machine.apply(transition, to: id, version: current.version, values: values,
                                                              set: change.assignments, details: change.details, on: tx) != nil else {
                 throw IfMatch.changedMeanwhile
@@ -62,8 +63,8 @@ enum ComplaintTransitions {
     /// clock, and the due dates worked out afresh) and what its history row records; 422 when a
     /// field is at fault given the complaint (a day before its last step, an extension beyond
     /// the procedure's maximum, a late escalation without a reason).
-    static func effect(of transition: ComplaintLifecycle.Transition, _ values: ActionValues, on complaint: Complaint,
-                       calendar: WorkingDayCalendar) throws(HTTPError) -> Change {
+    static func effect(of transition: ComplaintLifecycle.Transition, _ values: ActionValues, elements: ResponseElements? = nil,
+                       on complaint: Complaint, calendar: WorkingDayCalendar) throws(HTTPError) -> Change {
         guard let stage = complaint.currentStage, let on = values.on else { throw HTTPError.validation([]) }
         var errors: [FieldError] = []
         let lastDay = (complaint.history ?? []).compactMap(\.on).max() ?? complaint.receivedOn
@@ -104,8 +105,19 @@ enum ComplaintTransitions {
                 : (complaint.clockStartedOn ?? complaint.stageStartedOn)
             let taken = max(0, calendar.workingDays(from: started, to: on) - complaint.suspendedDays)
             change.details += [("on_time", .bool(onTime)), ("working_days_taken", .number(String(taken)))]
+            let stated = values.text("outcome").flatMap(ComplaintOutcome.init(rawValue:))
+            if let elements {
+                change.details.append(("elements", elements.json))
+                if let stated, stated != elements.outcome {
+                    errors.append(FieldError(field: "outcome", message: "must be \(elements.outcome.rawValue), the outcome of its elements, or left out"))
+                }
+            } else if stated == nil, transition.action == .respond {
+                errors.append(FieldError(field: "outcome", message: "is required (or elements, the outcome of each element)"))
+            }
+            let outcome = elements?.outcome ?? stated
+            if let outcome, values.text("outcome") == nil { change.details.append(("outcome", .string(outcome.rawValue))) }
             change.assignments += [
-                "responded_on = \(on)", "outcome = \(values.text("outcome"))", "stage_responded_on[\(complaint.stage)::int] = \(on)",
+                "responded_on = \(on)", "outcome = \(outcome?.rawValue)", "stage_responded_on[\(complaint.stage)::int] = \(on)",
                 "stage_on_time[\(complaint.stage)::int] = \(onTime)", "stage_working_days[\(complaint.stage)::int] = \(taken)",
             ]
         case .escalate:
@@ -139,5 +151,46 @@ enum ComplaintTransitions {
             "panel_report_due_on = \(due.panelReport)", "updated_at = now()",
         ]
         return change
+    }
+}
+
+/// The outcome of each element of a complaint with several (`respond` and `final_response`):
+/// `"elements": [{"element": "1", "outcome": "upheld"}, {"element": "2", "outcome": "not_upheld"}]`.
+/// The complaint's outcome follows from them: upheld when every element is, not upheld when
+/// none is, partly upheld otherwise. An element is named by a short reference (its number in the
+/// complaint statement), never by what it says.
+struct ResponseElements: Sendable {
+    var elements: [(element: String, outcome: ComplaintOutcome)]
+
+    static let maxCount = 50
+
+    var outcome: ComplaintOutcome {
+        if elements.allSatisfy({ $0.outcome == .upheld }) { return .upheld }
+        if elements.allSatisfy({ $0.outcome == .notUpheld }) { return .notUpheld }
+        return .partlyUpheld
+    }
+
+    var json: JSONValue {
+        .array(elements.map { .object([("element", .string($0.element)), ("outcome", .string($0.outcome.rawValue))]) })
+    }
+
+    /// `elements` when sent: 2 to 50, each with a reference (1-20 of A-Z, a-z, 0-9, `.`, `-`, `_`,
+    /// unique) and an outcome.
+    static func read(_ body: inout FieldReader) -> ResponseElements? {
+        guard let items = body.objects("elements", maxCount: maxCount) else { return nil }
+        if items.count < 2 { body.reject("elements", "must list two or more elements (with one, send outcome)") }
+        var elements: [(element: String, outcome: ComplaintOutcome)] = []
+        for var item in items {
+            let element = item.string("element", maxLength: 20)
+            if let element, !element.utf8.allSatisfy({ (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) || "._-".utf8.contains($0) }) {
+                item.reject("element", "must be a short reference (its number in the complaint statement): A-Z, a-z, 0-9, '.', '-' and '_'")
+            } else if let element, elements.contains(where: { $0.element == element }) {
+                item.reject("element", "appears more than once")
+            }
+            let outcome = item.vocabulary("outcome", ComplaintOutcome.self)
+            body.absorb(item)
+            if let element, let outcome { elements.append((element, outcome)) }
+        }
+        return ResponseElements(elements: elements)
     }
 }

@@ -210,4 +210,35 @@ final class ComplaintLifecycleTests: ComplaintTestCase {
         XCTAssertTrue(read.json["working_days_left"] is NSNull)
         XCTAssertEqual(try harness.send("GET", "/v1/complaints/\(id)?as_of=someday", key: writer).status, 400)
     }
+
+    /// A complaint with several elements is answered element by element; its outcome follows.
+    func testARespondWithElementsGivesEachItsOutcomeAndTheComplaintTheirs() async throws {
+        let mixed = #"[{"element":"1","outcome":"upheld"},{"element":"2","outcome":"not_upheld"},{"element":"3a","outcome":"upheld"}]"#
+        let id = try complaint()
+        XCTAssertEqual(errorFields(try act(id, "respond", on: "2025-03-10", expect: 422)), ["outcome"], "neither outcome nor elements")
+        XCTAssertEqual(errorFields(try act(id, "respond", on: "2025-03-10", ["elements": mixed, "outcome": #""upheld""#], expect: 422)),
+                       ["outcome"], "an outcome its elements contradict")
+        XCTAssertEqual(errorFields(try act(id, "respond", on: "2025-03-10", ["elements": #"[{"element":"1","outcome":"upheld"}]"#], expect: 422)),
+                       ["elements"], "one element is an outcome")
+        XCTAssertEqual(errorFields(try act(id, "respond", on: "2025-03-10", ["elements": #"[{"element":"1","outcome":"upheld"},{"element":"1","outcome":"upheld"},{"element":"Jo's","outcome":"maybe"}]"#], expect: 422)),
+                       ["elements[1].element", "elements[2].element", "elements[2].outcome"])
+        XCTAssertEqual(errorFields(try act(id, "acknowledge", on: "2025-03-04", ["elements": mixed], expect: 422)), ["elements"],
+                       "only a response has elements")
+
+        let answered = try act(id, "respond", on: "2025-03-10", ["elements": mixed, "outcome": #""partly_upheld""#])
+        XCTAssertEqual(answered.json["outcome"] as? String, "partly_upheld")
+        let response = try XCTUnwrap((answered.json["history"] as? [[String: Any]])?.last)
+        let elements = try XCTUnwrap((response["details"] as? [String: Any])?["elements"] as? [[String: Any]], "\(response)")
+        XCTAssertEqual(elements.map { $0["element"] as? String }, ["1", "2", "3a"])
+        XCTAssertEqual(elements.map { $0["outcome"] as? String }, ["upheld", "not_upheld", "upheld"])
+
+        for (given, outcome) in [(#"[{"element":"1","outcome":"upheld"},{"element":"2","outcome":"upheld"}]"#, "upheld"),
+                                 (#"[{"element":"1","outcome":"not_upheld"},{"element":"2","outcome":"not_upheld"}]"#, "not_upheld")] {
+            let other = try complaint()
+            let done = try act(other, "respond", on: "2025-03-10", ["elements": given])
+            XCTAssertEqual(done.json["outcome"] as? String, outcome, given)
+            let details = (done.json["history"] as? [[String: Any]])?.last?["details"] as? [String: Any]
+            XCTAssertEqual(details?["outcome"] as? String, outcome, given)
+        }
+    }
 }
