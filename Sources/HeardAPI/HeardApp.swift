@@ -64,7 +64,7 @@ public struct HeardApp: Sendable {
         MeasureRoutes(access: access, cache: measures).add(to: &router)
         FeedbackRoutes(access: access, measures: measures).add(to: &router)
         SafeguardingRoutes(access: access).add(to: &router)
-        ClosureDayRoutes(access: access).add(to: &router)
+        ClosureDayRoutes(access: access, calendarChanged: [ComplaintStore.reviseDueDates]).add(to: &router)
         ParticipantRoutes(access: access).add(to: &router)
         ConsentRoutes.add(to: &router, access: access)
         GroupRoutes(access: access).add(to: &router)

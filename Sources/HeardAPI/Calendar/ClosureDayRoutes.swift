@@ -22,8 +22,12 @@ enum ClosureDays {
 }
 
 /// `/v1/admin/closure-days` (scope admin; changes need a council-wide key): list, add, remove.
+/// Adding or removing a day tells each area whose stored deadlines count working days
+/// (`calendarChanged`), in the same transaction, so no deadline is left counted the old way.
 struct ClosureDayRoutes {
     let access: AccessControl
+    /// What to do when the council's calendar changes on a day (HeardApp: complaints' due dates).
+    var calendarChanged: [@Sendable (CalendarDate, TenantTransaction) async throws -> Void] = []
 
     func add(to router: inout RouterBuilder) {
         router.get("/v1/admin/closure-days", access.secure(.admin, resource: .closureDay) { request, context in
@@ -39,13 +43,15 @@ struct ClosureDayRoutes {
             let reason = body.string("reason", maxLength: 200)
             try body.finish()
             guard let day, let reason else { throw HTTPError.validation([]) }
-            let created = try await context.transaction { tx -> Bool in
+            let created = try await context.transaction { [calendarChanged] tx -> Bool in
                 let inserted = try await tx.execute("""
                     INSERT INTO tenant_closure_days (tenant_id, day, reason) VALUES (\(context.principal.tenantID), \(day), \(reason))
                     ON CONFLICT (tenant_id, day) DO NOTHING
                     """)
-                if inserted == 1 { tx.audit(.create, .closureDay, id: day.description) }
-                return inserted == 1
+                guard inserted == 1 else { return false }
+                tx.audit(.create, .closureDay, id: day.description)
+                for changed in calendarChanged { try await changed(day, tx) }
+                return true
             }
             guard created else {
                 throw HTTPError(.closureDayExists, detail: "\(day) is already a closure day.")
@@ -59,10 +65,12 @@ struct ClosureDayRoutes {
             guard text.utf8.count == 10, let day = CalendarDate(text) else {
                 throw HTTPError(.notFound, detail: "There is no closure day \(text.prefix(20)).")
             }
-            let deleted = try await context.transaction { tx -> Bool in
+            let deleted = try await context.transaction { [calendarChanged] tx -> Bool in
                 let deleted = try await tx.execute("DELETE FROM tenant_closure_days WHERE tenant_id = \(context.principal.tenantID) AND day = \(day)")
-                if deleted == 1 { tx.audit(.delete, .closureDay, id: day.description) }
-                return deleted == 1
+                guard deleted == 1 else { return false }
+                tx.audit(.delete, .closureDay, id: day.description)
+                for changed in calendarChanged { try await changed(day, tx) }
+                return true
             }
             guard deleted else { throw HTTPError(.notFound, detail: "\(day) is not a closure day.") }
             return Response(status: .noContent)

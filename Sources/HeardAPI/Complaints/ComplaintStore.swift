@@ -215,6 +215,37 @@ enum ComplaintStore {
         return (try row.decode(UUID.self, column: "id"), try row.decode(String.self, column: "content_hash"))
     }
 
+    /// The council's calendar changed on `day` (a closure day added or removed): every complaint
+    /// whose stage is open (clock running or suspended) and has a due date on or after that day
+    /// has its due dates worked out afresh, in the same transaction; each one that moved is a new
+    /// version. What a past step recorded (its working days, whether it was in time) stays.
+    @Sendable static func reviseDueDates(from day: CalendarDate, on tx: TenantTransaction) async throws {
+        let calendar = try await ClosureDays.calendar(on: tx)
+        let open = (ComplaintList.runningStates + [.suspended]).map(\.rawValue)
+        let rows = try await tx.query("""
+            \(unsafeRaw: Complaint.table.select(includeFreeText: false))
+             WHERE c.tenant_id = \(tx.principal.tenantID) AND c.status = ANY(\(open)::text[])
+               AND greatest(c.acknowledge_due_on, c.response_due_on, c.panel_due_on, c.panel_report_due_on) >= \(day)
+             ORDER BY c.id
+               FOR UPDATE OF c
+            """)
+        for row in rows {
+            var complaint = try Complaint.table.decode(row, includeFreeText: false)
+            complaint.timescaleStages = try ComplaintProcedures.decodeStages(complaint.timescales)
+            guard let stage = complaint.currentStage else { continue }
+            let due = complaint.clock.dueDates(stage, calendar: calendar)
+            guard due != ComplaintClock.DueDates(acknowledge: complaint.acknowledgeDueOn, response: complaint.responseDueOn,
+                                                 panel: complaint.panelDueOn, panelReport: complaint.panelReportDueOn) else { continue }
+            try await tx.execute("""
+                UPDATE complaints
+                   SET acknowledge_due_on = \(due.acknowledge), response_due_on = \(due.response), panel_due_on = \(due.panel),
+                       panel_report_due_on = \(due.panelReport), version = version + 1, updated_at = now()
+                 WHERE tenant_id = \(tx.principal.tenantID) AND id = \(complaint.id)
+                """)
+            tx.audit(.update, .complaint, id: complaint.id.lowercased)
+        }
+    }
+
     /// One complaint of the caller's tenant (and organisation) with its history, judged as of
     /// `asOf`, or nil.
     static func find(_ id: UUID, on tx: TenantTransaction, asOf: CalendarDate, calendar: WorkingDayCalendar) async throws -> Complaint? {

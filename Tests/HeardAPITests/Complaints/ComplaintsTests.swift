@@ -248,4 +248,35 @@ final class ComplaintsTests: ComplaintTestCase {
         let fields = Set((invalid.json["errors"] as? [[String: Any]] ?? []).compactMap { $0["field"] as? String })
         XCTAssertEqual(fields, ["stages", "stages[0].acknowledge_within", "stages[0].extendable_to"])
     }
+
+    /// A closure day added after a complaint was received moves the due dates of every open
+    /// stage it falls within (a new version), and removing it moves them back; a complaint
+    /// already answered keeps what its response recorded.
+    func testAClosureDayAddedLaterMovesTheDueDatesOfOpenComplaints() async throws {
+        let open = try XCTUnwrap(create(ComplaintSamples.body(externalID: "open")).json["id"] as? String)  // received 2025-03-03
+        let answered = try XCTUnwrap(create(ComplaintSamples.body(externalID: "answered")).json["id"] as? String)
+        let responded = try harness.send("POST", "/v1/complaints/\(answered)/transitions", key: writer,
+                                         body: #"{"action":"respond","on":"2025-03-14","outcome":"upheld"}"#, headers: ["If-Match": "\"1\""])
+        XCTAssertEqual(responded.status, 200, responded.text)
+        let admin = try await harness.key(council, scopes: [.admin])
+        func read(_ id: String) throws -> RawResponse { try harness.send("GET", "/v1/complaints/\(id)", key: writer) }
+        XCTAssertEqual(try read(open).json["response_due_on"] as? String, "2025-03-17")
+
+        XCTAssertEqual(try harness.send("POST", "/v1/admin/closure-days", key: admin, body: #"{"day":"2025-03-20","reason":"After"}"#).status, 201)
+        XCTAssertEqual(try read(open).header("ETag"), "\"1\"", "a day after the due date moves nothing")
+
+        XCTAssertEqual(try harness.send("POST", "/v1/admin/closure-days", key: admin, body: #"{"day":"2025-03-12","reason":"Training"}"#).status, 201)
+        let moved = try read(open)
+        XCTAssertEqual(moved.json["response_due_on"] as? String, "2025-03-18")
+        XCTAssertEqual(moved.header("ETag"), "\"2\"")
+        let kept = try read(answered)
+        XCTAssertEqual(kept.header("ETag"), "\"2\"", "only its response changed it")
+        XCTAssertEqual((kept.json["history"] as? [[String: Any]])?.last.flatMap { $0["details"] as? [String: Any] }?["on_time"] as? Bool, true)
+
+        XCTAssertEqual(try harness.send("DELETE", "/v1/admin/closure-days/2025-03-12", key: admin).status, 204)
+        let back = try read(open)
+        XCTAssertEqual(back.json["response_due_on"] as? String, "2025-03-17")
+        XCTAssertEqual(back.header("ETag"), "\"3\"")
+        XCTAssertEqual(try harness.send("GET", "/v1/complaints?due_before=2025-03-18&overdue=true&as_of=2025-03-18", key: writer).items.count, 1)
+    }
 }
