@@ -119,22 +119,9 @@ public struct FieldReader {
     /// `minCount` to `maxCount` of them.
     public mutating func stringList(_ name: String, minCount: Int = 0, maxCount: Int = 100, required: Bool = true, rule: String,
                                     valid: (String) -> Bool) -> [String]? {
-        guard let value = raw(name) else { _ = missing(name, required: required); return nil }
-        guard case .array(let elements) = value else { reject(name, "must be an array, not \(value.typeName)"); return nil }
-        guard (minCount...maxCount).contains(elements.count) else { reject(name, "must have \(minCount) to \(maxCount) items"); return nil }
-        var result: [String] = []
-        for (index, element) in elements.enumerated() {
-            guard case .string(let text) = element, valid(text) else {
-                errors.append(FieldError(field: "\(path(name))[\(index)]", message: rule))
-                continue
-            }
-            if result.contains(text) {
-                errors.append(FieldError(field: "\(path(name))[\(index)]", message: "appears more than once"))
-                continue
-            }
-            result.append(text)
+        list(name, minCount: minCount, maxCount: maxCount, required: required, rule: rule) { value in
+            if case .string(let text) = value, valid(text) { text } else { nil }
         }
-        return result
     }
 
     /// An id (a UUID).
@@ -146,21 +133,32 @@ public struct FieldReader {
 
     /// An array of ids (`name[i]` named when one is not a UUID or repeats), 1 to `maxCount` of them.
     public mutating func uuidList(_ name: String, maxCount: Int, required: Bool = true) -> [UUID]? {
+        list(name, minCount: 1, maxCount: maxCount, required: required, rule: "must be a UUID") { value in
+            if case .string(let text) = value { UUID(uuidString: text) } else { nil }
+        }
+    }
+
+    /// An array of `minCount` to `maxCount` values, each one `element` reads (else `name[i]` is
+    /// refused with `rule`) and each at most once.
+    private mutating func list<Element: Equatable>(_ name: String, minCount: Int, maxCount: Int, required: Bool, rule: String,
+                                                   _ element: (JSONValue) -> Element?) -> [Element]? {
         guard let value = raw(name) else { _ = missing(name, required: required); return nil }
         guard case .array(let elements) = value else { reject(name, "must be an array, not \(value.typeName)"); return nil }
-        guard (1...maxCount).contains(elements.count) else { reject(name, "must have 1 to \(maxCount) items"); return nil }
-        var result: [UUID] = []
-        var seen = Set<UUID>()
-        for (index, element) in elements.enumerated() {
-            guard case .string(let text) = element, let id = UUID(uuidString: text) else {
-                errors.append(FieldError(field: "\(path(name))[\(index)]", message: "must be a UUID"))
+        guard (minCount...maxCount).contains(elements.count) else {
+            reject(name, minCount == 0 ? "must have at most \(maxCount) items" : "must have \(minCount) to \(maxCount) items")
+            return nil
+        }
+        var result: [Element] = []
+        for (index, item) in elements.enumerated() {
+            guard let read = element(item) else {
+                errors.append(FieldError(field: "\(path(name))[\(index)]", message: rule))
                 continue
             }
-            if !seen.insert(id).inserted {
+            if result.contains(read) {
                 errors.append(FieldError(field: "\(path(name))[\(index)]", message: "appears more than once"))
                 continue
             }
-            result.append(id)
+            result.append(read)
         }
         return result
     }

@@ -51,18 +51,11 @@ struct ComplaintRoutes {
         if let created { return answer(created, status: .created) }
 
         // The natural key was taken: a retry (the same content: 200 with the complaint) or a conflict.
-        let existing = try await context.transaction { tx -> Complaint in
+        let existing = try await NaturalKey.settle(context, .complaint, noun: "complaint") { tx -> NaturalKey.Holder<Complaint>? in
             guard let existing = try await ComplaintStore.existing(complaint, on: tx),
-                  let found = try await ComplaintStore.find(existing.id, on: tx, asOf: today, calendar: try await ClosureDays.calendar(on: tx)) else {
-                throw HTTPError(.naturalKeyConflict, detail: "Another complaint already has this source_system and external_id.")
-            }
-            guard existing.contentHash == complaint.contentHash else {
-                var conflict = HTTPError(.naturalKeyConflict, detail: "Complaint \(found.reference) already has this source_system and external_id, with different content; it was not changed.")
-                conflict.extensions["existing_id"] = .text(found.id.lowercased)
-                throw conflict
-            }
-            tx.audit(.read, .complaint, id: found.id.lowercased)
-            return found
+                  let found = try await ComplaintStore.find(existing.id, on: tx, asOf: today, calendar: try await ClosureDays.calendar(on: tx))
+            else { return nil }
+            return NaturalKey.Holder(found, id: found.id, name: "Complaint \(found.reference)", sameContent: existing.contentHash == complaint.contentHash)
         }
         return answer(existing, status: .ok)
     }

@@ -117,21 +117,13 @@ struct ParticipantRoutes {
         if let created { return created.response(status: .created) }
 
         // The ref is taken: a retry (the same content: 200 with the record) or a conflict.
-        let record = try await context.transaction { tx -> ParticipantRecord in
+        let record = try await NaturalKey.settle(context, .participant, noun: "participant", key: "ref") { tx -> NaturalKey.Holder<ParticipantRecord>? in
             guard let row = try await tx.query("""
                     SELECT id FROM participants WHERE tenant_id = \(principal.tenantID) AND ref = \(participant.ref)
                     """).first,
                   let record = try await ParticipantRecord.table.find(try row.decode(UUID.self, column: "id"), on: tx, includeFreeText: includeFreeText)
-            else {
-                throw HTTPError(.naturalKeyConflict, detail: "Another participant already has this ref.")
-            }
-            guard record.contentHash == participant.contentHash else {
-                var conflict = HTTPError(.naturalKeyConflict, detail: "Participant \(record.id.lowercased) already has this ref, with different content; it was not changed.")
-                conflict.extensions["existing_id"] = .text(record.id.lowercased)
-                throw conflict
-            }
-            tx.audit(.read, .participant, id: record.id.lowercased)
-            return record
+            else { return nil }
+            return NaturalKey.Holder(record, id: record.id, sameContent: record.contentHash == participant.contentHash)
         }
         return record.response(status: .ok)
     }
