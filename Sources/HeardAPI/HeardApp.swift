@@ -78,6 +78,7 @@ public struct HeardApp: Sendable {
         ComplaintCategoryRoutes(access: access).add(to: &router)
         ComplaintRoutes(access: access).add(to: &router)
         LearningActionRoutes(access: access).add(to: &router)
+        EventRoutes(access: access).add(to: &router)
         return router.build(cors: cors, mapError: Self.problem(for:))
     }
 

@@ -100,4 +100,5 @@ public struct AuditResource: RawRepresentable, Sendable, Hashable {
     static let learningAction = AuditResource(rawValue: "learning_action")
     static let complaintReport = AuditResource(rawValue: "complaint_report")
     static let complaintCategory = AuditResource(rawValue: "complaint_category")
+    static let event = AuditResource(rawValue: "event")
 }

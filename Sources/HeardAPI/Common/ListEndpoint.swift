@@ -278,10 +278,13 @@ struct ListOrder: Sendable {
     /// The types a position can hold, each checked when a cursor comes back.
     enum KeyType: String, Sendable {
         case bigint, uuid, timestamptz
+        /// A 64-bit transaction id (`pg_current_xact_id()`), written in decimal digits only.
+        case xid8
 
         func accepts(_ text: String) -> Bool {
             switch self {
             case .bigint: Int64(text) != nil
+            case .xid8: !text.isEmpty && text.utf8.allSatisfy { (48...57).contains($0) } && UInt64(text) != nil
             case .uuid: UUID(uuidString: text) != nil
             case .timestamptz: PostgresTimestamp.isValid(text)
             }

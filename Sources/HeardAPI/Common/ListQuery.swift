@@ -39,12 +39,12 @@ public struct QueryReader {
         return value
     }
 
-    /// The position a previous page ended at, decoded from the opaque `cursor` and checked
-    /// against the list's order: one value of the right type per key.
-    mutating func cursor(_ order: ListOrder) -> [String]? {
-        guard let text = query["cursor"] else { return nil }
+    /// The position a previous page ended at, decoded from the opaque `cursor` (or the parameter
+    /// `name`) and checked against the list's order: one value of the right type per key.
+    mutating func cursor(_ order: ListOrder, name: String = "cursor") -> [String]? {
+        guard let text = query[name] else { return nil }
         guard let position = Cursor.decode(text, as: [String].self), order.accepts(position) else {
-            errors.append(FieldError(field: "cursor", message: "is not a cursor this endpoint gave out"))
+            errors.append(FieldError(field: name, message: "is not a cursor this endpoint gave out"))
             return nil
         }
         return position
@@ -134,7 +134,7 @@ public struct QueryReader {
     /// Throws 400 naming every parameter at fault.
     public func finish() throws(HTTPError) {
         var errors = errors
-        if !formatRead, let format = query["format"], format != "json" {
+        if !formatRead, let format = query["format"], format != "json", !errors.contains(where: { $0.field == "format" }) {
             errors.append(FieldError(field: "format", message: "must be json (the only format of this list)"))
         }
         guard errors.isEmpty else { throw HTTPError.invalidQuery(errors) }

@@ -35,10 +35,14 @@ extension ProblemType {
     static let procedureFixed = ProblemType("procedure-fixed", .conflict, title: "The procedure is fixed by regulation")
     static let categoryExists = ProblemType("category-exists", .conflict, title: "Category exists")
 
+    // The change feed
+    static let feedBusy = ProblemType("feed-busy", .serviceUnavailable, title: "Too many requests waiting for events")
+
     /// The catalogue: every problem type Heard can answer.
     static let catalogue: [ProblemType] = http + [
         unauthenticated, missingScope, councilKeyRequired, rateLimited, notReady, operatorsOnly, databaseUnavailable, invalidValue,
         invalidIdempotencyKey, idempotencyKeyReused, idempotencyKeyInUse, naturalKeyConflict, ifMatchRequired, staleETag,
         measureExists, closureDayExists, actionNotAllowed, alreadyAcknowledged, alreadyAMember, procedureFixed, categoryExists,
+        feedBusy,
     ]
 }

@@ -52,6 +52,7 @@ struct IsolatedResource: Sendable {
         "GET /v1/calendar/working-days": "ComplaintsTests.testTheCalendarIsSharedWithAnyKey: each key's tenant's closure days",
         "GET /v1/complaint-procedures": "ComplaintsTests.testProceduresAreDataAndOnlyTheCorporateOneChanges",
         "PATCH /v1/complaint-procedures/{procedure}": "ComplaintsTests.testProceduresAreDataAndOnlyTheCorporateOneChanges",
+        "GET /v1/events": "EventFeedTests.testAnotherTenantsEventsAreNeverSeen and testAPartnersKeySeesOnlyItsOrganisationsEvents",
     ]
 
     /// POSTs `body` to `path` with `key` and returns `field` of the answer (a path into objects).
