@@ -366,6 +366,18 @@ final class EventFeedTests: XCTestCase {
         XCTAssertEqual(try follow(writer, after: next).events.count, 0)
     }
 
+    /// `openapi.yaml` lists the types and resources the feed has.
+    func testTheContractListsEveryTypeAndResource() throws {
+        let text = try String(contentsOf: HeardBinary.packageRoot.appendingPathComponent("openapi.yaml"), encoding: .utf8)
+        func enumeration(_ schema: String) throws -> [String] {
+            let start = try XCTUnwrap(text.range(of: "\n    \(schema):\n      type: string\n      enum: ["), schema)
+            let end = try XCTUnwrap(text[start.upperBound...].firstIndex(of: "]"))
+            return text[start.upperBound..<end].split(separator: ",").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+        }
+        XCTAssertEqual(try enumeration("EventType"), EventType.all.map(\.rawValue))
+        XCTAssertEqual(try enumeration("EventResource"), EventResource.allCases.map(\.rawValue))
+    }
+
     // MARK: Parameters
 
     static func fields(_ response: RawResponse) -> [String] {
