@@ -28,7 +28,8 @@
 --
 -- An insert is `<resource>.created`; an update is `<resource>.transitioned` when it is a
 -- lifecycle action (its lifecycle_history row for the new version exists, written by the same
--- statement), `<resource>.changed` otherwise.
+-- statement), `<resource>.changed` otherwise (every change moves `version` on, so an update is
+-- never taken for the action that made the version before it).
 --
 -- No foreign key to tenants: every event comes from a record that has one, and checking it again
 -- for every event would cost each write a lookup per record.
