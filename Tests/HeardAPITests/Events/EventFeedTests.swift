@@ -273,6 +273,18 @@ final class EventFeedTests: XCTestCase {
                              "the newer transaction committed its change first, and its event comes first")
     }
 
+    /// A change made where no area code thinks of the feed (a closure day moving an open
+    /// complaint's due dates) is an event like any other; one that moves nothing is none.
+    func testEveryChangeIsAnEventWhereverItIsMade() async throws {
+        let open = try createComplaint(writer)  // received 2025-03-03, its response due 2025-03-17
+        let admin = try await harness.key(council, scopes: [.admin])
+        let (_, start) = try follow(writer)
+        XCTAssertEqual(try harness.send("POST", "/v1/admin/closure-days", key: admin, body: #"{"day":"2025-03-20","reason":"After"}"#).status, 201)
+        XCTAssertEqual(try follow(writer, after: start).events.count, 0, "a day after the due date moves nothing")
+        XCTAssertEqual(try harness.send("POST", "/v1/admin/closure-days", key: admin, body: #"{"day":"2025-03-12","reason":"Training"}"#).status, 201)
+        XCTAssertEqual(pairs(try follow(writer, after: start).events), ["complaint.changed \(open)"])
+    }
+
     // MARK: Long polls
 
     func testALongPollAnswersWhenAnEventArrivesAndEmptyWhenTheWaitIsOver() async throws {
