@@ -249,6 +249,7 @@ extension PostgresConnection {
     func readable(mayBeTheEnd: Bool) {
         guard let handle else { return }
         guard PQconsumeInput(handle) == 1 else { return fail(lostConnection(handle), nil) }
+        defer { deliverNotifications() }
         if writeSource != nil { flush() }
         guard !operations.isEmpty else {
             // Idle: the server's last words before it closes the connection (libpq hands an

@@ -18,8 +18,8 @@ import Synchronization
 /// as it comes, with a sync of its own, and PostgreSQL answers them in order. (`PostgresPool`
 /// shares connections this way for units, and lends them whole for interactive transactions.)
 public final class PostgresConnection: @unchecked Sendable {
-    // @unchecked Sendable: `handle`, the sources, `operations`, `reopening`, `statementNames`
-    // and `statementCount` are read and written only on `queue` (a serial queue; the sources'
+    // @unchecked Sendable: `handle`, the sources, `operations`, `reopening`, `statementNames`,
+    // `statementCount` and `events` are read and written only on `queue` (a serial queue; the sources'
     // handlers target it), once `init` has returned, here and in the extensions in
     // PostgresConnection+Pipeline.swift and +Results.swift; `reusable` and `verifyBeforeUse`
     // are Atomics. Nothing else is mutable.
@@ -40,6 +40,9 @@ public final class PostgresConnection: @unchecked Sendable {
     var statementNames: [StatementKey: String] = [:]
     /// Names handed out on this session (`s1`, `s2`, ...), so a name is never given twice.
     var statementCount = 0
+    /// Who hears of the notifications (`LISTEN`) the connection receives and of its loss
+    /// (see `PostgresListener`); nil for a connection that only runs statements.
+    var events: (@Sendable (ConnectionEvent) -> Void)?
     /// How its pool knows it, with the lane it was opened for (see `PostgresPool`).
     let poolID: PoolStateMachine.ConnectionID
     let reusable = Atomic<Bool>(false)
@@ -185,6 +188,34 @@ public final class PostgresConnection: @unchecked Sendable {
 
     // MARK: Internal API
 
+    /// What a connection that listens reports (see `events`).
+    enum ConnectionEvent: Sendable {
+        case notification(channel: String, payload: String)
+        /// The connection was lost (or closed); nothing more comes.
+        case lost
+    }
+
+    /// Reports notifications and the connection's loss to `handler`, from now on (on the queue).
+    func report(to handler: @escaping @Sendable (ConnectionEvent) -> Void) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            queue.async {
+                self.events = handler
+                continuation.resume()
+            }
+        }
+    }
+
+    /// Hands the notifications libpq has read to `events`.
+    func deliverNotifications() {
+        guard let handle else { return }
+        while let notification = PQnotifies(handle) {
+            let channel = String(cString: notification.pointee.relname)
+            let payload = String(cString: notification.pointee.extra)
+            PQfreemem(notification)
+            events?(.notification(channel: channel, payload: payload))
+        }
+    }
+
     /// False once the connection is lost, closed, or left inside a transaction: the pool
     /// then discards it rather than lend it again.
     var isReusable: Bool { reusable.load(ordering: .relaxed) }
@@ -276,6 +307,10 @@ public final class PostgresConnection: @unchecked Sendable {
         reusable.store(false, ordering: .relaxed)
         guard let handle else { return }
         self.handle = nil
+        if let events {
+            self.events = nil
+            events(.lost)
+        }
         statementNames = [:]
         statementCount = 0
         guard let readSource else { return PQfinish(handle) }

@@ -66,6 +66,8 @@ public final class PostgresPool: Sendable {
         var connections: [ConnectionID: PostgresConnection] = [:]
         var waiters: [PoolStateMachine.WaiterID: CheckedContinuation<Lent, any Error>] = [:]
         var nextWaiter = 0
+        /// Listeners started through `listen`, stopped with the pool.
+        var listeners: [PostgresListener] = []
     }
 
     /// A lease with its connection: one for the caller alone, the right to open one (the slot
@@ -164,8 +166,31 @@ public final class PostgresPool: Sendable {
     }
 
     /// Closes idle connections and fails waiters; lent connections close when they come back.
+    /// Listeners started with `listen` stop.
     public func shutdown() {
         handle { machine, _ in machine.shutdown() }
+        let listeners = state.withLock { state in
+            defer { state.listeners = [] }
+            return state.listeners
+        }
+        listeners.forEach { $0.stop() }
+    }
+
+    /// Starts listening on `channels`, on a connection of its own outside the pool's count,
+    /// to the same database (see `PostgresListener`); it stops when the pool shuts down. Nil
+    /// (and nothing started) when the pool is already shut down.
+    @discardableResult
+    public func listen(to channels: [String], retryInterval: Duration = .seconds(1),
+                       _ handler: @escaping @Sendable (PostgresListener.Event) -> Void) -> PostgresListener? {
+        let listener = PostgresListener(configuration: configuration, channels: channels, retryInterval: retryInterval, handler: handler)
+        let started = state.withLock { state -> Bool in
+            guard !state.machine.isShutDown else { return false }
+            state.listeners.append(listener)
+            return true
+        }
+        guard started else { return nil }
+        listener.start()
+        return listener
     }
 
     // MARK: Acquire and release

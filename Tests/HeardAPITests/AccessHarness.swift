@@ -1,6 +1,6 @@
 import Foundation
 import HTTPServer
-import HeardAPI
+@testable import HeardAPI
 import HeardTesting
 import Postgres
 import Synchronization
@@ -77,6 +77,13 @@ final class AccessHarness: Sendable {
             try await KeyStore.create(on: tx, tenantID: tenant.id, organisationID: organisation?.id, name: name,
                                       scopes: scopes, expiresOn: nil, createdBy: nil)
         }.1
+    }
+
+    /// Changes keys as the owner (as `heard keys revoke` or an administrator's SQL does), and
+    /// returns once the service has heard of it: the notification from the changing transaction
+    /// reaches it a moment after the commit (see `KeyCache`).
+    func changeKeysAsOwner(_ query: PostgresQuery) async throws {
+        try await app.access.keys.waitForChange { try await self.ownerPool.execute(query) }
     }
 
     /// Sends one request with `key` (on a fresh connection once `serveOverSockets()` was called).

@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 import HTTPServer
-import HeardAPI
+@testable import HeardAPI
 import HeardTesting
 import Postgres
 
@@ -10,6 +10,7 @@ import Postgres
 struct AppHarness {
     let client: RouterClient
     let pool: PostgresPool
+    let access: AccessControl
     let metrics: Metrics
     /// Nil unless started `overSockets`.
     let server: Server?
@@ -27,9 +28,9 @@ struct AppHarness {
         let metrics = Metrics()
         let app = HeardApp(database: pool, migrator: migrator, metrics: metrics, access: access, clock: clock)
         let client = RouterClient(app.router(), loops: loopQueues)
-        guard overSockets else { return AppHarness(client: client, pool: pool, metrics: metrics, server: nil, log: nil) }
+        guard overSockets else { return AppHarness(client: client, pool: pool, access: app.access, metrics: metrics, server: nil, log: nil) }
         let (server, log) = try serve(client, metrics: metrics)
-        return AppHarness(client: client, pool: pool, metrics: metrics, server: server, log: log)
+        return AppHarness(client: client, pool: pool, access: app.access, metrics: metrics, server: server, log: log)
     }
 
     /// A server on a free loopback port for the router `client` calls, on the same event loops.
@@ -61,4 +62,34 @@ struct AppHarness {
         }
         return directory
     }
+}
+
+extension KeyCache {
+    /// Runs `change` (a change to `api_keys`) and returns once the cache has been emptied after
+    /// it: by the notification, when it listens. Fails after 10 seconds without one.
+    func waitForChange(_ change: () async throws -> Void) async throws {
+        let before = currentGeneration
+        let listening = generation() != nil
+        try await change()
+        guard listening else { return }
+        let deadline = Date().addingTimeInterval(10)
+        while currentGeneration == before {
+            guard Date() < deadline else { throw KeyCacheWaitError.noNotification }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+
+    /// Returns once the cache's listener listens (it starts with the first lookup of a key).
+    func waitUntilListening() async throws {
+        let deadline = Date().addingTimeInterval(10)
+        while generation() == nil {
+            guard Date() < deadline else { throw KeyCacheWaitError.notListening }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+    }
+}
+
+enum KeyCacheWaitError: Error {
+    case notListening
+    case noNotification
 }

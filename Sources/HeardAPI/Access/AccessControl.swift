@@ -26,6 +26,9 @@ public struct AccessControl: Sendable {
         public var operators = OperatorAccess()
         /// Where refusals without a known key are logged in aggregate.
         public var log: RequestLog?
+        /// How soon the listener for key changes reconnects after losing its connection (the
+        /// key cache stays empty meanwhile: see `KeyCache`).
+        public var keyListenerRetryInterval: Duration = .seconds(1)
 
         public init(ratePerSecond: Double = 50, burst: Double = 100, authFailuresPerMinute: Double = 60,
                     operators: OperatorAccess = OperatorAccess(), log: RequestLog? = nil) {
@@ -43,6 +46,8 @@ public struct AccessControl: Sendable {
     /// Failed authentications per client address: the limiter in front of authentication.
     let authFailures: RateLimiter<String>
     let refusals: RefusalTally
+    /// Keys that authenticated, answered from memory until a change to any key (see `KeyCache`).
+    let keys: KeyCache
     /// The time a request is judged at (deadlines, `overdue`), read once per request.
     let clock: @Sendable () -> Date
 
@@ -53,6 +58,7 @@ public struct AccessControl: Sendable {
         self.clock = clock
         self.authFailures = RateLimiter(ratePerSecond: configuration.authFailuresPerMinute / 60, burst: configuration.authFailuresPerMinute)
         self.refusals = RefusalTally(log: configuration.log)
+        self.keys = KeyCache()
     }
 
     /// Wraps `handler`: it runs only for a valid, unexpired, unrevoked key with `scope`, within
@@ -133,13 +139,34 @@ public struct AccessControl: Sendable {
             refusals.record(.malformedKey, address: request.clientAddress)
             throw Self.unauthenticated("The Authorization header does not hold a Heard API key.", invalidToken: true)
         }
-        let rows = try await database.query(
-            "SELECT key_id, tenant_id, organisation_id, scopes, expires_on, revoked FROM heard_authenticate(\(key.id), \(key.secretHash))")
-        guard let row = rows.first else {
-            // Belongs to no tenant: counted and logged in aggregate, not an audit row each.
-            refusals.record(.unknownKey, address: request.clientAddress)
-            throw Self.unauthenticated("This API key is not valid.", invalidToken: true)
+        let secretHash = key.secretHash
+        let principal: Principal
+        if let cached = keys.principal(keyID: key.id, secretHash: secretHash) {
+            principal = cached
+        } else {
+            startListeningForKeyChanges()
+            let generation = keys.generation()
+            guard let found = try await lookUp(key, secretHash: secretHash, request, resource: resource) else {
+                // Belongs to no tenant: counted and logged in aggregate, not an audit row each.
+                refusals.record(.unknownKey, address: request.clientAddress)
+                throw Self.unauthenticated("This API key is not valid.", invalidToken: true)
+            }
+            principal = found
+            if let generation, !Self.hasExpired(principal) { keys.store(principal, secretHash: secretHash, generation: generation) }
         }
+        if let expiresOn = principal.expiresOn, Self.hasExpired(principal) {
+            await recordRefusal(principal, request, resource: resource, outcome: .unauthenticated, status: 401)
+            throw Self.unauthenticated("This API key expired on \(expiresOn).", invalidToken: true)
+        }
+        return principal
+    }
+
+    /// The key as PostgreSQL knows it; nil when it does not; a refusal when it (or a key up the
+    /// chain that minted it) is revoked.
+    private func lookUp(_ key: APIKeySecret, secretHash: String, _ request: Request, resource: AuditResource) async throws -> Principal? {
+        let rows = try await database.query(
+            "SELECT key_id, tenant_id, organisation_id, scopes, expires_on, revoked FROM heard_authenticate(\(key.id), \(secretHash))")
+        guard let row = rows.first else { return nil }
         let principal = Principal(
             keyID: try row.decode(UUID.self, column: "key_id"),
             tenantID: try row.decode(UUID.self, column: "tenant_id"),
@@ -151,11 +178,20 @@ public struct AccessControl: Sendable {
             await recordRefusal(principal, request, resource: resource, outcome: .unauthenticated, status: 401)
             throw Self.unauthenticated("This API key, or the key that created it, has been revoked.", invalidToken: true)
         }
-        if let expiresOn = principal.expiresOn, expiresOn <= CalendarDate(utcDayOf: Date()) {
-            await recordRefusal(principal, request, resource: resource, outcome: .unauthenticated, status: 401)
-            throw Self.unauthenticated("This API key expired on \(expiresOn).", invalidToken: true)
-        }
         return principal
+    }
+
+    /// Judged on every request, cached key or not.
+    private static func hasExpired(_ principal: Principal) -> Bool {
+        principal.expiresOn.map { $0 <= CalendarDate(utcDayOf: Date()) } ?? false
+    }
+
+    /// The first lookup starts the listener that keeps `keys` honest; until it listens, the
+    /// cache takes nothing.
+    private func startListeningForKeyChanges() {
+        keys.startOnce { [keys, database, configuration] in
+            database.listen(to: [KeyCache.channel], retryInterval: configuration.keyListenerRetryInterval) { keys.handle($0) }
+        }
     }
 
     private static func unauthenticated(_ detail: String, invalidToken: Bool) -> HTTPError {

@@ -20,7 +20,9 @@ struct AdminKeysRoutes {
         })
         // Revoking keeps the record (the audit trail names it), so it is not a DELETE.
         router.post("/v1/admin/keys/{id}/revoke", access.secure(.admin, resource: .apiKey) { request, context in
-            try await oneKey(request, context, audited: .update) { tx, tenant, id in
+            // Every instance hears of it (KeyCache); this one forgets at once, once committed.
+            defer { access.keys.forgetAll() }
+            return try await oneKey(request, context, audited: .update) { tx, tenant, id in
                 try await KeyStore.revoke(on: tx, tenantID: tenant, id: id)
             }
         })

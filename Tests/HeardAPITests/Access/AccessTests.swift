@@ -57,7 +57,7 @@ final class AccessTests: CouncilTestCase {
         let key = try await harness.key(council, scopes: [.admin])
         XCTAssertEqual(try harness.send("GET", "/v1/admin/keys", key: key).status, 200)
         let id = try XCTUnwrap(APIKeySecret(text: key)).id
-        try await harness.ownerPool.execute("UPDATE api_keys SET expires_on = current_date WHERE id = \(id)")
+        try await harness.changeKeysAsOwner("UPDATE api_keys SET expires_on = current_date WHERE id = \(id)")
         let refused = try harness.send("GET", "/v1/admin/keys", key: key)
         XCTAssertEqual(refused.status, 401)
         XCTAssertTrue((refused.json["detail"] as? String)?.hasPrefix("This API key expired on") ?? false, refused.text)

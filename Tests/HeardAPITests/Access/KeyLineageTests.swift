@@ -67,14 +67,14 @@ final class KeyLineageTests: CouncilTestCase {
         XCTAssertEqual(try harness.send("GET", "/v1/audit", key: child.text).status, 403)
         XCTAssertEqual(try harness.send("GET", "/v1/admin/keys", key: child.text).status, 200)
 
-        try await harness.ownerPool.execute("UPDATE api_keys SET revoked_at = now() WHERE id = \(parent.id)")
+        try await harness.changeKeysAsOwner("UPDATE api_keys SET revoked_at = now() WHERE id = \(parent.id)")
         let refused = try harness.send("GET", "/v1/admin/keys", key: child.text)
         XCTAssertEqual(refused.status, 401)
 
         let expiring = try await ownerKey(scopes: [.admin], expiresOn: nextMonth)
         let heir = try await ownerKey(scopes: [.admin], expiresOn: nil, createdBy: expiring.id)
         XCTAssertEqual(try harness.send("GET", "/v1/admin/keys", key: heir.text).status, 200)
-        try await harness.ownerPool.execute("UPDATE api_keys SET expires_on = current_date WHERE id = \(expiring.id)")
+        try await harness.changeKeysAsOwner("UPDATE api_keys SET expires_on = current_date WHERE id = \(expiring.id)")
         XCTAssertEqual(try harness.send("GET", "/v1/admin/keys", key: heir.text).status, 401)
     }
 }
