@@ -222,6 +222,7 @@ extension PostgresConnection {
             answers = sent
         }
         operations.append(Operation(answers: answers, continuation: continuation))
+        roundTrips?.add()
         flush()
     }
 

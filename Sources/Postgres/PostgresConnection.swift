@@ -52,8 +52,13 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Opens the connection, blocking the calling thread (never the queue: `connect` calls this
     /// on a global queue, so a queue that is an HTTP event loop's never waits for a connect).
-    private init(configuration: PostgresConfiguration, evented: Bool, target: DispatchQueue?, poolID: PoolStateMachine.ConnectionID) throws {
+    /// Counts the round trips sent (a pipeline or a simple query each), for the pool's stats.
+    let roundTrips: RoundTripCounter?
+
+    private init(configuration: PostgresConfiguration, evented: Bool, target: DispatchQueue?, poolID: PoolStateMachine.ConnectionID,
+                 roundTrips: RoundTripCounter? = nil) throws {
         self.configuration = configuration
+        self.roundTrips = roundTrips
         self.evented = evented
         self.poolID = poolID
         // An evented connection's queue never blocks, so it runs on `target` (a caller's event
@@ -107,11 +112,12 @@ public final class PostgresConnection: @unchecked Sendable {
         try await connect(configuration: configuration, target: target, poolID: PoolStateMachine.ConnectionID(lane: 0, number: 0))
     }
 
-    static func connect(configuration: PostgresConfiguration, target: DispatchQueue?, poolID: PoolStateMachine.ConnectionID) async throws -> PostgresConnection {
+    static func connect(configuration: PostgresConfiguration, target: DispatchQueue?, poolID: PoolStateMachine.ConnectionID,
+                        roundTrips: RoundTripCounter? = nil) async throws -> PostgresConnection {
         try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 continuation.resume(with: Result {
-                    try PostgresConnection(configuration: configuration, evented: true, target: target, poolID: poolID)
+                    try PostgresConnection(configuration: configuration, evented: true, target: target, poolID: poolID, roundTrips: roundTrips)
                 })
             }
         }
@@ -348,4 +354,11 @@ public final class PostgresConnection: @unchecked Sendable {
         let idle = PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
         reusable.store(idle, ordering: .relaxed)
     }
+}
+
+/// A count of round trips, shared by a pool's connections.
+final class RoundTripCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    func add() { count.add(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
 }

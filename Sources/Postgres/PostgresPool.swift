@@ -114,10 +114,15 @@ public final class PostgresPool: Sendable {
         for (index, queue) in lanes.enumerated() { queue.setSpecific(key: laneKey, value: index) }
     }
 
+    private let roundTrips = RoundTripCounter()
+
     /// A snapshot of the pool's use.
     public var stats: PoolStats {
         state.withLock { $0.machine.stats }
     }
+
+    /// Round trips to PostgreSQL since the pool began: a unit, or a step of a transaction, each.
+    public var roundTripCount: Int { roundTrips.value }
 
     // MARK: Running statements
 
@@ -355,7 +360,7 @@ public final class PostgresPool: Sendable {
         let id = ConnectionID(lane: lane, number: connectionCount.add(1, ordering: .relaxed).newValue)
         do {
             let connection = try await PostgresConnection.connect(
-                configuration: configuration, target: lane < lanes.count ? lanes[lane] : nil, poolID: id)
+                configuration: configuration, target: lane < lanes.count ? lanes[lane] : nil, poolID: id, roundTrips: roundTrips)
             state.withLock { $0.connections[id] = connection }
             return connection
         } catch {

@@ -129,6 +129,14 @@ public struct PostgresTransaction: Sendable {
     /// transaction is one unit on a shared connection (`PostgresPool.pipeline`). Nothing may
     /// run in the transaction after.
     public func queryAndCommit(_ query: PostgresQuery) async throws -> [PostgresRow] {
+        try await queryAndCommit([query])[0]
+    }
+
+    /// Like `queryAndCommit(_:)` for several last statements, sent together, in order: the rows
+    /// of each. (Reads that do not depend on each other's answers, such as a record and the
+    /// rows that complete it, then cost one round trip between them.)
+    public func queryAndCommit(_ queries: [PostgresQuery]) async throws -> [[PostgresRow]] {
+        guard !queries.isEmpty else { return [] }
         let (connection, unsent) = try shared.phase.withLock { phase -> (PostgresConnection?, [PostgresQuery]) in
             switch phase {
             case .unsent(let settings, let queued):
@@ -142,12 +150,13 @@ public struct PostgresTransaction: Sendable {
             }
         }
         guard let connection else {
-            guard let result = try await pool.pipeline(unsent + [query]).last else { throw Self.noResult }
-            return result.rows
+            let results = try await pool.pipeline(unsent + queries)
+            guard results.count >= queries.count else { throw Self.noResult }
+            return results.suffix(queries.count).map(\.rows)
         }
-        let results = try await connection.pipeline(unsent + [query, "COMMIT"])
-        guard results.count >= 2 else { throw Self.noResult }
-        return results[results.count - 2].rows
+        let results = try await connection.pipeline(unsent + queries + ["COMMIT"])
+        guard results.count >= queries.count + 1 else { throw Self.noResult }
+        return results.dropLast().suffix(queries.count).map(\.rows)
     }
 
     /// Sends `query` with what is unsent, on the transaction's own connection (the first

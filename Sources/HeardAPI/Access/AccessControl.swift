@@ -257,6 +257,12 @@ public struct TenantTransaction: Sendable {
         try await base.queryAndCommit(query)
     }
 
+    /// Several last statements, sent together and committed (see
+    /// `PostgresTransaction.queryAndCommit(_:)`): the rows of each.
+    public func queryAndCommit(_ queries: [PostgresQuery]) async throws -> [[PostgresRow]] {
+        try await base.queryAndCommit(queries)
+    }
+
     /// One audit row per record (a batch's creates, its duplicates), in one statement, queued
     /// like `audit`.
     public func audit(_ action: AuditAction, _ resourceType: AuditResource, ids: [String]) {

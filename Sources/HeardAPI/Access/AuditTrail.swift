@@ -38,6 +38,23 @@ enum AuditTrail {
             """)
     }
 
+    /// An `INSERT` of one success row for each row of `source` (a CTE of the same statement),
+    /// naming the record `resourceID` (SQL over `source`'s columns, or a bound value): so a
+    /// statement that reads or writes records writes their audit rows itself, and the unit it
+    /// travels in needs nothing else.
+    /// `rowsExported` likewise, for a list's row.
+    static func recordEach(
+        of source: String, resourceID: SQLFragment, rowsExported: SQLFragment = "NULL::integer", principal: Principal, requestID: String,
+        action: AuditAction, resourceType: AuditResource
+    ) -> SQLFragment {
+        """
+        INSERT INTO audit_events (tenant_id, organisation_id, key_id, action, resource_type, resource_id, rows_exported, outcome, status, request_id)
+        SELECT \(principal.tenantID), \(principal.organisationID), \(principal.keyID), \(action.rawValue), \(resourceType.rawValue),
+               \(resourceID), \(rowsExported), 'success', 200, \(requestID)
+          FROM \(unsafeRaw: source)
+        """
+    }
+
     /// `GET /v1/audit`: newest first, filtered, paged by cursor.
     static let list = ListEndpoint<AuditEvent, Void>(
         resource: .auditEvent,

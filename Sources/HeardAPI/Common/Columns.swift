@@ -223,9 +223,28 @@ struct Table<Record: StoredRecord>: Sendable {
     /// The record of the caller's tenant (and, through row-level security, organisation) with
     /// this id, or nil.
     func find(_ id: UUID, on tx: TenantTransaction, includeFreeText: Bool = false) async throws -> Record? {
-        try await tx.query("""
-            \(unsafeRaw: select(includeFreeText: includeFreeText)) WHERE \(unsafeRaw: alias).tenant_id = \(tx.principal.tenantID) AND \(unsafeRaw: alias).id = \(id)
-            """).first.map { try decode($0, includeFreeText: includeFreeText) }
+        try await tx.query("\(findQuery(id, tenant: tx.principal.tenantID, includeFreeText: includeFreeText))")
+            .first.map { try decode($0, includeFreeText: includeFreeText) }
+    }
+
+    /// A read by id, as the transaction's last statement with its audit row (`read` of
+    /// `resource`, written only when the record is found) in the same statement: a transaction
+    /// that sent nothing before is one unit, one round trip, on a shared connection. The answer
+    /// exists only if its audit row commits.
+    func read(_ id: UUID, on tx: TenantTransaction, includeFreeText: Bool, audited resource: AuditResource) async throws -> Record? {
+        try await tx.queryAndCommit(auditedFindQuery(id, on: tx, includeFreeText: includeFreeText, resource: resource))
+            .first.map { try decode($0, includeFreeText: includeFreeText) }
+    }
+
+    /// The statement of `read`, to send with others (the rows that complete the record).
+    func auditedFindQuery(_ id: UUID, on tx: TenantTransaction, includeFreeText: Bool, resource: AuditResource) -> PostgresQuery {
+        let audit = AuditTrail.recordEach(of: "found", resourceID: "\(id.lowercased)", principal: tx.principal, requestID: tx.requestID,
+                                          action: .read, resourceType: resource)
+        return "WITH found AS (\(findQuery(id, tenant: tx.principal.tenantID, includeFreeText: includeFreeText))), audited AS (\(audit)) SELECT * FROM found"
+    }
+
+    private func findQuery(_ id: UUID, tenant: UUID, includeFreeText: Bool) -> SQLFragment {
+        "\(unsafeRaw: select(includeFreeText: includeFreeText)) WHERE \(unsafeRaw: alias).tenant_id = \(tenant) AND \(unsafeRaw: alias).id = \(id)"
     }
 }
 

@@ -37,8 +37,11 @@ struct ListEndpoint<Record: StoredRecord, Context: Sendable>: Sendable {
     /// Reads what the filters and the records need from the database (the tenant's measures, its
     /// calendar), in the list's transaction, before the page.
     var prepare: @Sendable (TenantTransaction, ListRequest) async throws -> Context
-    /// Completes the page's records (fields from other tables, computed ones).
+    /// Completes the page's records (fields from other tables, computed ones). It runs after the
+    /// page and its audit row were sent: its last statement may commit (`queryAndCommit`).
     var complete: @Sendable (inout [Record], Context, TenantTransaction) async throws -> Void = { _, _, _ in }
+    /// Whether `complete` was given: without it, the page is the transaction's last statement.
+    var completes = false
     /// The CSV columns: the record's own, unless the area adds to them.
     var csvColumns: @Sendable ([CSVColumn<Record>], Context) -> [CSVColumn<Record>] = { columns, _ in columns }
 
@@ -63,10 +66,19 @@ struct ListEndpoint<Record: StoredRecord, Context: Sendable>: Sendable {
         self.prepare = prepare
     }
 
-    /// This list, completing each page's records with `complete`.
+    /// This list, completing each page's records in memory with what `prepare` read (the page
+    /// stays the transaction's last statement).
+    func judging(_ judge: @escaping @Sendable (inout [Record], Context) -> Void) -> ListEndpoint {
+        var list = completing { records, context, _ in judge(&records, context) }
+        list.completes = false
+        return list
+    }
+
+    /// This list, completing each page's records with `complete`, which may query.
     func completing(_ complete: @escaping @Sendable (inout [Record], Context, TenantTransaction) async throws -> Void) -> ListEndpoint {
         var list = self
         list.complete = complete
+        list.completes = true
         return list
     }
 
@@ -121,17 +133,26 @@ struct ListEndpoint<Record: StoredRecord, Context: Sendable>: Sendable {
             for condition in conditions { sql.append(try condition(prepared, asOf)) }
             if let range { sql += range }
             if let after { sql.append(order.after(after)) }
-            let rows = try await tx.query("""
-                SELECT \(unsafeRaw: table.selectList(includeFreeText: listRequest.includeFreeText)), \(unsafeRaw: order.selectList)
-                  FROM \(unsafeRaw: table.from)
-                 WHERE \(SQLFragment.joined(sql, separator: " AND "))
-                 ORDER BY \(unsafeRaw: order.orderBy)
-                 LIMIT \(limit + 1)
-                """)
+            // The page and its audit row (with the count of records answered) in one statement;
+            // the last of the transaction unless the records are completed after. (A
+            // materialised CTE is read back in the order it was written.)
+            let audit = AuditTrail.recordEach(
+                of: "(SELECT least(count(*), \(limit)) AS n FROM page) counted", resourceID: "NULL::text", rowsExported: "counted.n::integer",
+                principal: tx.principal, requestID: tx.requestID, action: format == .csv ? .export : .list, resourceType: resource)
+            let statement: PostgresQuery = """
+                WITH page AS MATERIALIZED (
+                    SELECT \(unsafeRaw: table.selectList(includeFreeText: listRequest.includeFreeText)), \(unsafeRaw: order.selectList)
+                      FROM \(unsafeRaw: table.from)
+                     WHERE \(SQLFragment.joined(sql, separator: " AND "))
+                     ORDER BY \(unsafeRaw: order.orderBy)
+                     LIMIT \(limit + 1)
+                ), audited AS (\(audit))
+                SELECT * FROM page
+                """
+            let rows = completes ? try await tx.query(statement) : try await tx.queryAndCommit(statement)
             var records = try rows.prefix(limit).map { try table.decode($0, includeFreeText: listRequest.includeFreeText) }
             let positions = try rows.prefix(limit).map(order.position(of:))
             try await complete(&records, prepared, tx)
-            tx.audit(format == .csv ? .export : .list, resource, rowsExported: records.count)
             let csv = format == .csv ? csvColumns(table.csvColumns(includeFreeText: listRequest.includeFreeText), prepared) : []
             return (Array(zip(records, positions)), rows.count > limit, csv)
         }

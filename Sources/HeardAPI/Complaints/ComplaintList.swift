@@ -46,7 +46,7 @@ enum ComplaintList {
         order: ListOrder(ascending: [("c.seq", .bigint)]),
         csvFilename: "complaints.csv",
         prepare: { tx, request in Judgement(calendar: try await ClosureDays.calendar(on: tx), asOf: request.asOf) }
-    ).takingAsOf().completing { complaints, judgement, _ in
+    ).takingAsOf().judging { complaints, judgement in
         // A page's complaints share a handful of timescales (a procedure's versions): each decoded once.
         var decoded: [String: [ComplaintProcedure.Stage]] = [:]
         for index in complaints.indices {

@@ -22,9 +22,7 @@ struct FeedbackRoutes {
             guard let id = UUID(uuidString: request.parameter("id")) else { throw Self.notFound }
             let includeFreeText = context.principal.has(.freeTextRead)
             let record = try await context.transaction { tx in
-                let record = try await FeedbackStore.find(id, on: tx, includeFreeText: includeFreeText)
-                if record != nil { tx.audit(.read, .feedback, id: id.lowercased) }
-                return record
+                try await FeedbackStore.read(id, on: tx, includeFreeText: includeFreeText)
             }
             guard let record else { throw Self.notFound }
             return IfNoneMatch.notModified(request, etag: record.etag) ?? Self.answer(record, status: .ok, request: request)

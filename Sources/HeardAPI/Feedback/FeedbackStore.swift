@@ -118,12 +118,11 @@ enum FeedbackStore {
                 SELECT \(tenant), new.id, new.organisation_id FROM new WHERE new.safeguarding_concern
                 RETURNING id, status
             ), audited AS (
-                -- The audit row of the creation (as AuditTrail.record writes it), in the same
-                -- statement: so the transaction is the settings and this, sent as one unit on a
-                -- shared connection (PostgresPool.transaction), and nothing else.
-                INSERT INTO audit_events (tenant_id, organisation_id, key_id, action, resource_type, resource_id, outcome, status, request_id)
-                SELECT \(tenant), \(tx.principal.organisationID), \(tx.principal.keyID), 'create', 'feedback', new.id::text, 'success', 200, \(tx.requestID)
-                  FROM new
+                -- The audit row of the creation, in the same statement: so the transaction is
+                -- the settings and this, sent as one unit on a shared connection
+                -- (PostgresPool.transaction), and nothing else.
+                \(AuditTrail.recordEach(of: "new", resourceID: "new.id::text", principal: tx.principal, requestID: tx.requestID,
+                                        action: .create, resourceType: .feedback))
             )
             SELECT new.id, new.given_at, new.version, new.created_at, new.updated_at, o.slug AS organisation,
                    alert.id AS alert_id, alert.status AS alert_status
@@ -273,8 +272,10 @@ enum FeedbackStore {
     }
 
     /// Fills in the scored responses of `records`, in one query.
+    /// (The transaction's last statement: it commits with it.)
     static func completeResponses(_ records: inout [FeedbackRecord], on tx: TenantTransaction) async throws {
-        let responses = try await responses(of: records.map(\.id), on: tx)
+        guard !records.isEmpty else { return }
+        let responses = try responses(in: try await tx.queryAndCommit([responsesQuery(of: records.map(\.id), tenant: tx.principal.tenantID)])[0])
         for index in records.indices { records[index].responses = responses[records[index].id] ?? [] }
     }
 
@@ -289,14 +290,20 @@ enum FeedbackStore {
     /// The scored responses of `ids`, in one query, with the wording each was given against.
     static func responses(of ids: [UUID], on tx: TenantTransaction) async throws -> [UUID: [FeedbackRecord.ScoredResponse]] {
         guard !ids.isEmpty else { return [:] }
-        let tenant = tx.principal.tenantID
+        return try responses(in: try await tx.query(responsesQuery(of: ids, tenant: tx.principal.tenantID)))
+    }
+
+    static func responsesQuery(of ids: [UUID], tenant: UUID) -> PostgresQuery {
         // One id is compared with `=`: PostgreSQL plans `= ANY($1)` afresh on every call.
-        let rows = ids.count == 1
-            ? try await tx.query("\(unsafeRaw: responsesSelect) WHERE f.tenant_id = \(tenant) AND f.id = \(ids[0]) ORDER BY m.code")
-            : try await tx.query("""
+        ids.count == 1
+            ? "\(unsafeRaw: responsesSelect) WHERE f.tenant_id = \(tenant) AND f.id = \(ids[0]) ORDER BY m.code"
+            : """
                 \(unsafeRaw: responsesSelect) WHERE f.tenant_id = \(tenant) AND f.id = ANY(\(ids)::uuid[])
                 ORDER BY f.id, m.code
-                """)
+                """
+    }
+
+    static func responses(in rows: [PostgresRow]) throws -> [UUID: [FeedbackRecord.ScoredResponse]] {
         var responses: [UUID: [FeedbackRecord.ScoredResponse]] = [:]
         for row in rows {
             responses[try row.decode(UUID.self, column: "feedback_id"), default: []].append(FeedbackRecord.ScoredResponse(
@@ -305,5 +312,18 @@ enum FeedbackStore {
                 agrees: try row.decode(Bool.self, column: "agrees")))
         }
         return responses
+    }
+
+    /// `GET /v1/feedback/{id}`: the record, its audit row and its responses in one unit, one
+    /// round trip (see `Table.read`).
+    static func read(_ id: UUID, on tx: TenantTransaction, includeFreeText: Bool) async throws -> FeedbackRecord? {
+        let table = FeedbackRecord.table
+        let rows = try await tx.queryAndCommit([
+            table.auditedFindQuery(id, on: tx, includeFreeText: includeFreeText, resource: .feedback),
+            responsesQuery(of: [id], tenant: tx.principal.tenantID),
+        ])
+        guard var record = try rows[0].first.map({ try table.decode($0, includeFreeText: includeFreeText) }) else { return nil }
+        record.responses = try responses(in: rows[1])[id] ?? []
+        return record
     }
 }

@@ -34,7 +34,7 @@ struct SafeguardingRoutes {
         days: DayRange(column: "a.raised_at", zone: .england),
         order: ListOrder(ascending: [("a.raised_at", .timestamptz), ("a.id", .uuid)]),
         prepare: { tx, request in Judgement(rule: try await SafeguardingRule.forTenant(tx), now: request.now) }
-    ).completing { alerts, judgement, _ in
+    ).judging { alerts, judgement in
         for index in alerts.indices { alerts[index].judge(by: judgement.rule, at: judgement.now) }
     }
 
