@@ -125,6 +125,37 @@ final class PoolStateMachineTests: XCTestCase {
                        Machine.Actions(resume: [.init(waiter: 4, lease: .shared(id(1)))]))
     }
 
+    /// First come, first served: units and callers alone, mixed, are served in the order they
+    /// came, and nobody who comes later is served before them, whatever frees up.
+    func testWaitersAreServedInTheOrderTheyCame() {
+        var pool = machine(size: 2, depth: 2)
+        openWhole(&pool)  // connection 1, lent whole
+        XCTAssertEqual(pool.leaseRequested(lane: 0, forUnit: true, waiter: nil, now: 0, isReusable: healthy), .lease(.newConnection))
+        XCTAssertEqual(pool.connectionOpenedForUnit(id(2)), Machine.Actions())
+        XCTAssertEqual(pool.leaseRequested(lane: 0, forUnit: true, waiter: nil, now: 0, isReusable: healthy), .lease(.shared(id(2))))
+        // Everything is taken: 1 (a unit), 2 (alone), 3, 4 (units) wait, in that order.
+        for (waiter, forUnit) in [(1, true), (2, false), (3, true), (4, true)] {
+            XCTAssertEqual(pool.leaseRequested(lane: 0, forUnit: forUnit, waiter: waiter, now: 0, isReusable: healthy),
+                           .wait(setTimerFor: waiter == 1 ? Self.second : nil))
+        }
+        // A unit finishes: its place goes to the first in line, not to anyone later.
+        XCTAssertEqual(pool.unitFinished(on: id(2), reusable: true, isReusable: healthy),
+                       Machine.Actions(resume: [.init(waiter: 1, lease: .shared(id(2)))]))
+        // A newcomer unit finds room nowhere it may take: the caller alone (2) is ahead of it.
+        XCTAssertEqual(pool.unitFinished(on: id(2), reusable: true, isReusable: healthy), Machine.Actions())
+        XCTAssertEqual(pool.leaseRequested(lane: 0, forUnit: true, waiter: 5, now: 1, isReusable: healthy), .wait(setTimerFor: nil))
+        // The connection empties: it goes to 2, whole.
+        XCTAssertEqual(pool.unitFinished(on: id(2), reusable: true, isReusable: healthy),
+                       Machine.Actions(resume: [.init(waiter: 2, lease: .connection(id(2)))]))
+        // Connection 1 comes back: 3 and 4 take it (its depth), 5 still waits; then 5 takes a place.
+        XCTAssertEqual(pool.connectionReleased(id(1), reusable: true, isReusable: healthy),
+                       Machine.Actions(resume: [.init(waiter: 3, lease: .shared(id(1))), .init(waiter: 4, lease: .shared(id(1)))]))
+        XCTAssertEqual(pool.stats.waiting, 1)
+        XCTAssertEqual(pool.unitFinished(on: id(1), reusable: true, isReusable: healthy),
+                       Machine.Actions(resume: [.init(waiter: 5, lease: .shared(id(1)))]))
+        XCTAssertEqual(pool.stats.waiting, 0)
+    }
+
     func testACallerWaitingForItsOwnConnectionStopsUnitsJoiningUntilItIsServed() {
         var pool = machine(size: 2, depth: 8)
         openWhole(&pool)  // connection 1, lent whole
