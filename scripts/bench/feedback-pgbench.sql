@@ -1,9 +1,9 @@
 -- pgbench script for scripts/bench-feedback: the statements Heard runs for one
 -- POST /v1/feedback that creates a record (a tenant-wide key, no organisation, no
 -- Idempotency-Key, the tenant's measures already at hand: see MeasureCache), in the same
--- order, in the same round trips, as the same runtime role:
---   1. authentication, on its own (AccessControl.authenticate: one unit, PostgresPool.query)
---   2. one pipeline ending in one sync, which is the transaction (PostgreSQL's implicit one:
+-- order, in the same round trips, as the same runtime role. The key is known in memory after its
+-- first request (KeyCache), so authentication sends nothing; there is one round trip:
+--   one pipeline ending in one sync, which is the transaction (PostgreSQL's implicit one:
 --      PostgresPool.transaction sends a transaction whose first statement is its last as one
 --      unit, with no BEGIN or COMMIT): the two transaction-local settings row-level security
 --      reads (one statement), then the record with its responses, any alert and its audit row
@@ -20,7 +20,6 @@
 -- external_id = client_id * 100000000 + i never repeats within a run.
 \set i :i + 1
 \set ext :client_id * 100000000 + :i
-SELECT key_id, tenant_id, organisation_id, scopes, expires_on, revoked FROM heard_authenticate(:key_id, :secret_hash);
 \startpipeline
 SELECT set_config(:tenant_setting, :tenant, true), set_config(:organisation_setting, '', true);  -- a tenant-wide key: '' (pgbench -D cannot hold an empty value)
 WITH new AS (
@@ -42,8 +41,9 @@ WITH new AS (
     SELECT :tenant, new.id, new.organisation_id FROM new WHERE new.safeguarding_concern
     RETURNING id, status
 ), audited AS (
-    INSERT INTO audit_events (tenant_id, organisation_id, key_id, action, resource_type, resource_id, outcome, status, request_id)
-    SELECT :tenant, NULL, :key_id, 'create', 'feedback', new.id::text, 'success', 200, :request_id
+    INSERT INTO audit_events (tenant_id, organisation_id, key_id, action, resource_type, resource_id, rows_exported, outcome, status, request_id)
+    SELECT :tenant, NULL, :key_id, :action, :resource_type,
+           new.id::text, NULL::integer, 'success', 200, :request_id
       FROM new
 )
 SELECT new.id, new.given_at, new.version, new.created_at, new.updated_at, o.slug AS organisation,

@@ -29,14 +29,17 @@ public struct AccessControl: Sendable {
         /// How soon the listener for key changes reconnects after losing its connection (the
         /// key cache stays empty meanwhile: see `KeyCache`).
         public var keyListenerRetryInterval: Duration = .seconds(1)
+        /// Whether a read's answer waits for its audit row to reach the disk (see `ReadAudit`).
+        public var readAudit: ReadAudit = .flushed
 
         public init(ratePerSecond: Double = 50, burst: Double = 100, authFailuresPerMinute: Double = 60,
-                    operators: OperatorAccess = OperatorAccess(), log: RequestLog? = nil) {
+                    operators: OperatorAccess = OperatorAccess(), log: RequestLog? = nil, readAudit: ReadAudit = .flushed) {
             self.ratePerSecond = ratePerSecond
             self.burst = burst
             self.authFailuresPerMinute = authFailuresPerMinute
             self.operators = operators
             self.log = log
+            self.readAudit = readAudit
         }
     }
 
@@ -89,7 +92,8 @@ public struct AccessControl: Sendable {
                 throw HTTPError(.rateLimited, detail: "This API key has made too many requests; retry after \(wait) second\(wait == 1 ? "" : "s").",
                                 headers: ["Retry-After": String(wait)])
             }
-            let context = AccessContext(principal: principal, database: database, requestID: request.requestID, now: clock())
+            let context = AccessContext(principal: principal, database: database, requestID: request.requestID, now: clock(),
+                                        readAudit: configuration.readAudit)
             do {
                 var response = try await handler(request, context)
                 response.logFields["key_id"] = principal.keyID.lowercased
@@ -226,14 +230,37 @@ public struct AccessContext: Sendable {
     let requestID: String
     /// The request's time, from the app's clock: what deadlines and `overdue` are judged at.
     public let now: Date
+    let readAudit: ReadAudit
 
     /// Runs `body` in one transaction scoped to the caller's tenant (and organisation): row-level
     /// security sees only their rows, and audit events recorded on it commit with the work.
     public func transaction<Value>(_ body: (TenantTransaction) async throws -> Value) async throws -> Value {
-        try await database.transaction(settings: principal.databaseSettings) { transaction in
+        try await transaction(settings: principal.databaseSettings, body)
+    }
+
+    /// `transaction`, for a read whose only write is its audit row: its commit waits for the
+    /// row to reach the disk, or not, as `ReadAudit` says.
+    public func readTransaction<Value>(_ body: (TenantTransaction) async throws -> Value) async throws -> Value {
+        try await transaction(settings: principal.databaseSettings + (readAudit == .deferred ? [("synchronous_commit", "off")] : []), body)
+    }
+
+    private func transaction<Value>(settings: [(name: String, value: String)], _ body: (TenantTransaction) async throws -> Value) async throws -> Value {
+        try await database.transaction(settings: settings) { transaction in
             try await body(TenantTransaction(base: transaction, principal: principal, requestID: requestID))
         }
     }
+}
+
+/// How the audit rows of reads reach the disk. Either way a read is answered only once its audit
+/// row is committed, in the read's own transaction.
+public enum ReadAudit: String, Sendable, CaseIterable {
+    /// The commit waits for its WAL flush (concurrent commits share flushes: group commit).
+    case flushed
+    /// The commit does not wait for the flush (`synchronous_commit = off` for that transaction
+    /// alone): PostgreSQL's WAL writer flushes it within three times `wal_writer_delay` (600 ms
+    /// by default). A PostgreSQL or machine crash may lose the audit rows of reads answered in
+    /// that last moment; never a write, and never a row of a read that was not answered.
+    case deferred
 }
 
 /// A transaction inside the caller's tenant.

@@ -27,7 +27,7 @@ extension AnsweredRecord {
             guard let id = UUID(uuidString: request.parameter("id")) else { throw notFound }
             let includeFreeText = context.principal.has(.freeTextRead)
             // The read and its audit row in one statement, one round trip (`Table.read`).
-            let record = try await context.transaction { tx in
+            let record = try await context.readTransaction { tx in
                 try await table.read(id, on: tx, includeFreeText: includeFreeText, audited: resource)
             }
             return try answer(record, request, notFound: notFound)
@@ -46,7 +46,7 @@ extension AnsweredRecord {
     static func read(_ request: Request, _ context: AccessContext, resource: AuditResource, notFound: HTTPError,
                      _ find: @Sendable (TenantTransaction, _ includeFreeText: Bool) async throws -> Self?) async throws -> Response {
         let includeFreeText = context.principal.has(.freeTextRead)
-        let record = try await context.transaction { tx in
+        let record = try await context.readTransaction { tx in
             let record = try await find(tx, includeFreeText)
             if let record { tx.audit(.read, resource, id: record.id.lowercased) }
             return record

@@ -123,7 +123,7 @@ struct ListEndpoint<Record: StoredRecord, Context: Sendable>: Sendable {
 
         let listRequest = ListRequest(now: context.now, includeFreeText: context.principal.has(.freeTextRead), asOf: asOf)
         let table = Record.table
-        let (page, hasMore, csv) = try await context.transaction { tx -> ([(Record, [String])], Bool, [CSVColumn<Record>]) in
+        let (page, hasMore, csv) = try await context.readTransaction { tx -> ([(Record, [String])], Bool, [CSVColumn<Record>]) in
             var sql: [SQLFragment] = ["\(unsafeRaw: table.alias).tenant_id = \(tx.principal.tenantID)"]
             if let parent, let parentID {
                 guard try await parent.exists(parentID, on: tx) else { throw parent.notFound }

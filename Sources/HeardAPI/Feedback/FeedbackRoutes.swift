@@ -21,7 +21,7 @@ struct FeedbackRoutes {
         router.get("/v1/feedback/{id}", access.secure(.feedbackRead, resource: .feedback) { request, context in
             guard let id = UUID(uuidString: request.parameter("id")) else { throw Self.notFound }
             let includeFreeText = context.principal.has(.freeTextRead)
-            let record = try await context.transaction { tx in
+            let record = try await context.readTransaction { tx in
                 try await FeedbackStore.read(id, on: tx, includeFreeText: includeFreeText)
             }
             guard let record else { throw Self.notFound }
