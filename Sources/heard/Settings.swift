@@ -37,7 +37,7 @@ struct Setting {
         Setting(name: "RATE_LIMIT_BURST", defaultValue: "100", meaning: "Requests an API key may make at once above the sustained rate."),
         Setting(name: "AUTH_FAILURES_PER_MINUTE", defaultValue: "60",
                 meaning: "Refused authentications (401) allowed per client address per minute; past them, that address gets 429 before any key is looked up."),
-        Setting(name: "READ_AUDIT_COMMIT", defaultValue: "flushed",
+        Setting(name: "READ_AUDIT_COMMIT", defaultValue: "deferred",
                 meaning: "flushed: a read is answered once its audit row is on disk; deferred: once committed, flushed within 600 ms (a crash may lose the last moment's read audits)."),
         Setting(name: "METRICS_ALLOWED_ADDRESSES", defaultValue: "127.0.0.1/8,::1",
                 meaning: "Comma-separated addresses or CIDR ranges that may read /metrics and the details of /readyz (others: 403 and a bare status). /healthz is open to all."),
@@ -131,7 +131,7 @@ struct Environment {
     }
 
     func readAudit() throws -> ReadAudit {
-        let text = string("READ_AUDIT_COMMIT", default: ReadAudit.flushed.rawValue)
+        let text = string("READ_AUDIT_COMMIT", default: ReadAudit.deferred.rawValue)
         guard let value = ReadAudit(rawValue: text) else {
             throw SettingsError(description: "READ_AUDIT_COMMIT must be \(ReadAudit.allCases.map(\.rawValue).joined(separator: " or ")), not \(text.debugDescription)")
         }

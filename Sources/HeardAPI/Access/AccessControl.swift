@@ -30,10 +30,10 @@ public struct AccessControl: Sendable {
         /// key cache stays empty meanwhile: see `KeyCache`).
         public var keyListenerRetryInterval: Duration = .seconds(1)
         /// Whether a read's answer waits for its audit row to reach the disk (see `ReadAudit`).
-        public var readAudit: ReadAudit = .flushed
+        public var readAudit: ReadAudit = .deferred
 
         public init(ratePerSecond: Double = 50, burst: Double = 100, authFailuresPerMinute: Double = 60,
-                    operators: OperatorAccess = OperatorAccess(), log: RequestLog? = nil, readAudit: ReadAudit = .flushed) {
+                    operators: OperatorAccess = OperatorAccess(), log: RequestLog? = nil, readAudit: ReadAudit = .deferred) {
             self.ratePerSecond = ratePerSecond
             self.burst = burst
             self.authFailuresPerMinute = authFailuresPerMinute
