@@ -14,6 +14,7 @@ heard_pg_as_owner() {
 }
 
 # heard_pg_start DIR: initdb (if needed) and start a cluster whose data and socket live in DIR.
+# HEARD_PG_OPTIONS adds server settings (`-c name=value ...`).
 heard_pg_start() {
   local dir=$1 bin; bin=$(heard_pg_bindir)
   [ -x "$bin/initdb" ] || { echo "PostgreSQL server binaries not found (apt-get install postgresql)" >&2; return 1; }
@@ -24,7 +25,7 @@ heard_pg_start() {
     heard_pg_as_owner "$bin/initdb" -D "$dir" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null
   fi
   heard_pg_as_owner "$bin/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
-    -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c max_connections=200 -c fsync=off" start >/dev/null
+    -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c max_connections=200 -c fsync=off ${HEARD_PG_OPTIONS:-}" start >/dev/null
 }
 
 heard_pg_stop() {

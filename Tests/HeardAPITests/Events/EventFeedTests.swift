@@ -391,6 +391,7 @@ final class EventFeedTests: XCTestCase {
                                         body: ParticipationSamples.activity(summary: canary))
         XCTAssertEqual(activity.status, 201, activity.text)
 
+        try await waitForNoOtherWriters()
         let page = try read(everything, "limit=500")
         XCTAssertEqual(page.events.count, 6)
         XCTAssertFalse(page.response.text.contains("CANARY"), "free text in the feed")
