@@ -118,4 +118,7 @@ public struct AuditResource: RawRepresentable, Sendable, Hashable {
     static let complaintReport = AuditResource(rawValue: "complaint_report")
     static let complaintCategory = AuditResource(rawValue: "complaint_category")
     static let event = AuditResource(rawValue: "event")
+    static let commissioningProject = AuditResource(rawValue: "commissioning_project")
+    static let commissioningVisit = AuditResource(rawValue: "commissioning_visit")
+    static let commissioningReport = AuditResource(rawValue: "commissioning_report")
 }

@@ -49,6 +49,11 @@ struct Disclosure: Sendable {
         return Figure(value: .number(Self.decimal(value)))
     }
 
+    /// An amount (hours given, a total) that `count` people or records make up: hidden with the count.
+    func amount(_ value: ExactDecimal, of count: Int) -> Figure {
+        hides(count) ? .suppressed : Figure(value: .number(value.text))
+    }
+
     static func decimal(_ value: Double) -> String {
         let rounded = (value * 1000).rounded() / 1000
         return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)

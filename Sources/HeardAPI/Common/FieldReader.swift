@@ -245,6 +245,30 @@ public struct FieldReader {
         return number
     }
 
+    /// A number within `range` with at most `places` decimal places (`2.5`, `80`), as written: read
+    /// exactly, never through a binary fraction. Answered as hundredths (or whatever `places` makes
+    /// whole): `12.5` with 2 places is 1250.
+    public mutating func decimal(_ name: String, in range: ClosedRange<Int>, places: Int, required: Bool = true) -> Int? {
+        guard let value = raw(name) else { _ = missing(name, required: required); return nil }
+        let message = "must be a number from \(range.lowerBound) to \(range.upperBound) with at most \(places) decimal places"
+        guard case .number(let text) = value, let scaled = Self.scaled(text, places: places) else { reject(name, message); return nil }
+        var unit = 1
+        for _ in 0..<places { unit *= 10 }
+        guard scaled >= range.lowerBound * unit, scaled <= range.upperBound * unit else { reject(name, message); return nil }
+        return scaled
+    }
+
+    /// `text` (digits, optionally a point and at most `places` digits, no sign or exponent) times
+    /// 10^places; nil otherwise.
+    static func scaled(_ text: String, places: Int) -> Int? {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), let whole = parts.first, (1...9).contains(whole.count),
+              whole.allSatisfy({ ("0"..."9").contains($0) }) else { return nil }
+        let fraction = parts.count == 2 ? parts[1] : ""
+        guard fraction.count <= places, parts.count == 1 || !fraction.isEmpty, fraction.allSatisfy({ ("0"..."9").contains($0) }) else { return nil }
+        return Int(whole + fraction + String(repeating: "0", count: places - fraction.count))
+    }
+
     // MARK: Finishing
 
     /// Throws 422 listing every problem, including fields nobody read.

@@ -155,9 +155,21 @@ where State.RawValue == String, Action.RawValue == String {
     /// Reads what `action` carries from `body`: the fields of its transitions, and `on` and
     /// `note` where the lifecycle has them. `today` is the day `on` defaults to and may not be after.
     func fields(of action: Action, from body: inout FieldReader, today: CalendarDate? = nil) -> ActionValues {
-        var values = ActionValues()
         var seen = Set<String>()
-        for field in transitions.filter({ $0.action == action }).flatMap(\.fields) where seen.insert(field.name).inserted {
+        let fields = transitions.filter { $0.action == action }.flatMap(\.fields).filter { seen.insert($0.name).inserted }
+        return read(fields, from: &body, today: today)
+    }
+
+    /// Reads what one transition carries (where the same action carries different fields from
+    /// different states, as a staged lifecycle's move back needs a reason and its move forward
+    /// does not), and `on` and `note` where the lifecycle has them.
+    func fields(of transition: Transition, from body: inout FieldReader, today: CalendarDate? = nil) -> ActionValues {
+        read(transition.fields, from: &body, today: today)
+    }
+
+    private func read(_ fields: [ActionField], from body: inout FieldReader, today: CalendarDate?) -> ActionValues {
+        var values = ActionValues()
+        for field in fields {
             let value: ActionValue? = switch field.kind {
             case .text(let maxLength): body.string(field.name, maxLength: maxLength, required: field.isRequired).map(ActionValue.text)
             case .date: body.date(field.name, required: field.isRequired).map(ActionValue.date)
@@ -217,6 +229,22 @@ where State.RawValue == String, Action.RawValue == String {
             SELECT version FROM changed
             """)
         return try rows.first?.decode(Int.self, column: "version")
+    }
+}
+
+extension Lifecycle where Action == State {
+    /// A lifecycle of stages in `order`, each move named by the stage it goes to (`{"to": stage}`):
+    /// forward one stage at a time, carrying `forward`; back to any earlier stage, carrying `back`
+    /// (a required reason, say). Any other move is the 409 naming the allowed ones.
+    static func stages(_ order: [State], resource: AuditResource, table: String, stateColumn: String = "stage",
+                       conflict: ProblemType = .actionNotAllowed, dated: Bool = true, forward: [ActionField] = [],
+                       back: [ActionField]) -> Lifecycle {
+        var transitions: [Transition] = []
+        for (index, stage) in order.enumerated() {
+            if index + 1 < order.count { transitions.append(Transition(stage, order[index + 1], order[index + 1], fields: forward)) }
+            for earlier in order[..<index].reversed() { transitions.append(Transition(stage, earlier, earlier, fields: back)) }
+        }
+        return Lifecycle(resource: resource, table: table, stateColumn: stateColumn, conflict: conflict, dated: dated, transitions)
     }
 }
 

@@ -34,6 +34,7 @@ extension ProblemType {
     static let alreadyAMember = ProblemType("already-a-member", .conflict, title: "Already a member")
     static let procedureFixed = ProblemType("procedure-fixed", .conflict, title: "The procedure is fixed by regulation")
     static let categoryExists = ProblemType("category-exists", .conflict, title: "Category exists")
+    static let involvementRecorded = ProblemType("involvement-recorded", .conflict, title: "Involvement already recorded")
 
     // The change feed
     static let feedBusy = ProblemType("feed-busy", .serviceUnavailable, title: "Too many requests waiting for events")
@@ -44,5 +45,6 @@ extension ProblemType {
         invalidIdempotencyKey, idempotencyKeyReused, idempotencyKeyInUse, naturalKeyConflict, ifMatchRequired, staleETag,
         measureExists, closureDayExists, actionNotAllowed, alreadyAcknowledged, alreadyAMember, procedureFixed, categoryExists,
         feedBusy,
+        involvementRecorded,
     ]
 }

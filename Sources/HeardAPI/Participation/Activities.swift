@@ -38,6 +38,25 @@ struct ActivityRecord: AnsweredRecord {
     ])
 }
 
+extension ActivityRecord {
+    /// The caller's activities among `ids`, by id: for an area that links to activities.
+    static func find(_ ids: [UUID], on tx: TenantTransaction) async throws -> [UUID: ActivityRecord] {
+        guard !ids.isEmpty else { return [:] }
+        let rows = try await tx.query("""
+            \(unsafeRaw: table.select(includeFreeText: false)) WHERE a.tenant_id = \(tx.principal.tenantID) AND a.id = ANY(\(ids)::uuid[])
+            """)
+        return try Dictionary(rows.map { row in let activity = try table.decode(row, includeFreeText: false); return (activity.id, activity) },
+                              uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The participants who took part in the activity.
+    func participantIDs(on tx: TenantTransaction) async throws -> Set<UUID> {
+        Set(try await tx.query("""
+            SELECT participant_id FROM activity_participants WHERE tenant_id = \(tx.principal.tenantID) AND activity_id = \(id)
+            """).map { try $0.decode(UUID.self, column: "participant_id") })
+    }
+}
+
 /// A warning that adding a participant may be asking too much of them (seeds 000 and 003):
 /// never an error.
 struct FatigueWarning: Encodable, Sendable {

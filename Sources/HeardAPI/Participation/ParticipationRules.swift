@@ -35,6 +35,42 @@ enum ParticipationRules {
         """
     }
 
+    /// True when `activity` (of `tenant`) gave participation: a rung of Hart's ladder from 4 up
+    /// (`HartsRung.isParticipation`).
+    static func wasParticipation(tenant: SQLFragment, activity: SQLFragment) -> SQLFragment {
+        """
+        EXISTS (SELECT 1 FROM activities activity
+                 WHERE activity.tenant_id = \(tenant) AND activity.id = \(activity) AND activity.harts_rung >= 4)
+        """
+    }
+
+    /// Where a participant stands on a day, for an area that seats them (a tender panel, a visit).
+    struct Standing: Sendable {
+        /// A participant of the caller's tenant (and organisation).
+        var found: Bool
+        var consented: Bool
+        /// Trained for the course asked about (false when none was).
+        var trained: Bool
+    }
+
+    /// The standing of each of `ids` on `day`, in order: found, holding consent for `purpose` in
+    /// force, and trained for `course` when one is given. One statement.
+    static func standing(of ids: [UUID], consentFor purpose: ConsentPurpose, trainedFor course: TrainingCourse? = nil,
+                         on day: CalendarDate, tx: TenantTransaction) async throws -> [Standing] {
+        let tenant: SQLFragment = "\(tx.principal.tenantID)"
+        let consented = consentInForce(tenant: tenant, participant: "i.id", purpose: purpose, on: "\(day)::date")
+        let trained = course.map { trainedFor(tenant: tenant, participant: "i.id", course: $0, on: "\(day)::date") } ?? "false"
+        return try await tx.query("""
+            SELECT p.id IS NOT NULL AS found, \(consented) AS consented, \(trained) AS trained
+              FROM unnest(\(ids)::uuid[]) WITH ORDINALITY AS i (id, n)
+              LEFT JOIN participants p ON p.tenant_id = \(tx.principal.tenantID) AND p.id = i.id
+             ORDER BY i.n
+            """).map {
+            Standing(found: try $0.decode(Bool.self, column: "found"), consented: try $0.decode(Bool.self, column: "consented"),
+                     trained: try $0.decode(Bool.self, column: "trained"))
+        }
+    }
+
     /// Whether `participant` holds consent for `purpose` in force on `day`.
     static func hasConsent(_ participant: UUID, for purpose: ConsentPurpose, on day: CalendarDate, tx: TenantTransaction) async throws -> Bool {
         let rule = consentInForce(tenant: "\(tx.principal.tenantID)", participant: "\(participant)", purpose: purpose, on: "\(day)::date")
