@@ -118,6 +118,11 @@ enum Involvement {
                  CROSS JOIN unnest(\(hours.map(\.participant))::uuid[], \(hours.map(\.hundredths))::bigint[]) AS h (participant, hundredths)
                  WHERE i.tenant_id = \(principal.tenantID) AND i.id = \(involvementID)
                 """)
+            // The project answers its involvement: a new version, so a cached copy is not current.
+            try await tx.execute("""
+                UPDATE commissioning_projects SET version = version + 1, updated_at = now()
+                 WHERE tenant_id = \(principal.tenantID) AND id = \(id)
+                """)
             return try await ProjectStore.changed(id, on: tx)
         }
         return answer.response(status: .created)

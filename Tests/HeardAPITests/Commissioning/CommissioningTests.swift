@@ -263,6 +263,7 @@ final class CommissioningProjectTests: CommissioningTestCase {
         XCTAssertEqual(Array(errors(notThere).keys), ["hours[0].participant_id"], "did not take part")
         let linked = try link(#"{"activity_id":"\#(workshop)","stage":"needs_analysis","hours":[{"participant_id":"\#(first)","hours":2.5},{"participant_id":"\#(second)","hours":1.25}]}"#)
         XCTAssertEqual(linked.status, 201, linked.text)
+        XCTAssertEqual(linked.header("ETag"), "\"2\"", "a new version: the project answers its involvement")
         let stages = try XCTUnwrap(linked.json["involvement"] as? [[String: Any]])
         XCTAssertEqual(stages.map { $0["stage"] as? String }, ["needs_analysis", "specification", "tender_evaluation", "award", "contract_monitoring"])
         XCTAssertEqual(stages.map { $0["involved"] as? Bool }, [true, false, false, false, false])
