@@ -172,7 +172,7 @@ enum CommissioningTender {
 
     static func read(_ body: inout FieldReader) -> Input? {
         var criteria: [Stored.Criterion] = []
-        for var reader in body.objects("criteria", maxCount: maxCriteria) ?? [] {
+        for var reader in body.requiredObjects("criteria", maxCount: maxCriteria) ?? [] {
             let code = reader.string("code", maxLength: 63)
             if let code, !ActivityRoutes.isTopicCode(code) {
                 reader.reject("code", "must be a code: a lower-case letter, then 1 to 62 lower-case letters, digits or underscores")
@@ -183,23 +183,22 @@ enum CommissioningTender {
             if let code, let title, let weight { criteria.append(.init(code: code, title: title, weight: weight)) }
             body.absorb(reader)
         }
-        if !body.has("criteria") { body.reject("criteria", "is required") }
         let weights = criteria.map(\.weight).reduce(0, +)
         if body.errors.isEmpty && weights != 100 { body.reject("criteria", "weights must sum to exactly 100 (they sum to \(weights))") }
 
         var bids: [Stored.Bid] = []
-        for var reader in body.objects("bids", maxCount: maxBids) ?? [] {
+        for var reader in body.requiredObjects("bids", maxCount: maxBids) ?? [] {
             let ref = reader.string("ref", maxLength: maxRefLength)
             let total = reader.decimal("professional_total", in: 0...100, places: 2)
             if let ref, bids.contains(where: { $0.ref == ref }) { reader.reject("ref", "names another bid too") }
             if let ref, let total { bids.append(.init(ref: ref, professionalHundredths: total)) }
             body.absorb(reader)
         }
-        if !body.has("bids") { body.reject("bids", "is required") } else if bids.isEmpty, body.errors.isEmpty { body.reject("bids", "must have at least one bid") }
+        if body.has("bids"), bids.isEmpty, body.errors.isEmpty { body.reject("bids", "must have at least one bid") }
         let youthWeight = body.integer("youth_weight_percent", in: 0...100)
 
         var panel: [(participant: UUID, waiver: String?)] = []
-        for var reader in body.objects("young_commissioners", maxCount: maxYoungCommissioners) ?? [] {
+        for var reader in body.requiredObjects("young_commissioners", maxCount: maxYoungCommissioners) ?? [] {
             let participant = reader.uuid("participant_id")
             var waiver: String?
             if var waiverReader = reader.object("waiver") {
@@ -210,13 +209,12 @@ enum CommissioningTender {
             if let participant { panel.append((participant, waiver)) }
             body.absorb(reader)
         }
-        if !body.has("young_commissioners") { body.reject("young_commissioners", "is required") }
-        else if panel.isEmpty, body.errors.isEmpty { body.reject("young_commissioners", "must name at least one young commissioner") }
+        if body.has("young_commissioners"), panel.isEmpty, body.errors.isEmpty { body.reject("young_commissioners", "must name at least one young commissioner") }
 
         var scores: [Stored.Score] = []
         let maxScores = maxYoungCommissioners * maxBids * maxCriteria
         var seen = Set<String>()
-        for (index, var reader) in (body.objects("youth_scores", maxCount: maxScores) ?? []).enumerated() {
+        for (index, var reader) in (body.requiredObjects("youth_scores", maxCount: maxScores) ?? []).enumerated() {
             let participant = reader.uuid("participant_id")
             let bid = reader.string("bid", maxLength: maxRefLength)
             let criterion = reader.string("criterion", maxLength: 63)
@@ -234,7 +232,6 @@ enum CommissioningTender {
             }
             body.absorb(reader)
         }
-        if !body.has("youth_scores") { body.reject("youth_scores", "is required") }
         if body.errors.isEmpty {
             var missing: [String] = []
             for young in panel { for bid in bids { for criterion in criteria where !seen.contains("\(young.participant)|\(bid.ref)|\(criterion.code)") {

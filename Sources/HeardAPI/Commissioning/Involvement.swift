@@ -69,8 +69,7 @@ enum Involvement {
         if stage == .closed { body.reject("stage", "must be a stage young people take part in: \(ProjectStage.involving.map(\.rawValue).joined(separator: ", "))") }
         var hours: [(participant: UUID, hundredths: Int)] = []
         var hourFields: [String] = []
-        if !body.has("hours") { body.reject("hours", "is required") }
-        for var reader in body.objects("hours", maxCount: maxParticipants) ?? [] {
+        for var reader in body.requiredObjects("hours", maxCount: maxParticipants) ?? [] {
             let participant = reader.uuid("participant_id")
             let given = reader.decimal("hours", in: 0...1000, places: 2)
             if given == 0 { reader.reject("hours", "must be more than 0") }

@@ -162,8 +162,7 @@ struct VisitRoutes {
         if let visitedOn, let reportOn, reportOn < visitedOn { body.reject("report_on", "must not be before visited_on") }
         let visitors = body.uuidList("visitors", maxCount: maxVisitors)
         var recommendations: [(text: String, priority: RecommendationPriority)] = []
-        if !body.has("recommendations") { body.reject("recommendations", "is required") }
-        for var reader in body.objects("recommendations", maxCount: maxRecommendations) ?? [] {
+        for var reader in body.requiredObjects("recommendations", maxCount: maxRecommendations) ?? [] {
             let text = reader.string("text", maxLength: 4000)
             let priority = reader.vocabulary("priority", RecommendationPriority.self)
             if let text, let priority { recommendations.append((text, priority)) }
@@ -225,8 +224,7 @@ struct VisitRoutes {
         let today = WorkingDayCalendar.localDay(of: context.now)
         var body = try FieldReader(body: request.body)
         var outcomes: [(recommendation: UUID, outcome: RecommendationOutcome, reason: String?, field: String)] = []
-        if !body.has("outcomes") { body.reject("outcomes", "is required") }
-        for var reader in body.objects("outcomes", maxCount: maxRecommendations) ?? [] {
+        for var reader in body.requiredObjects("outcomes", maxCount: maxRecommendations) ?? [] {
             let recommendation = reader.uuid("recommendation_id")
             let outcome = reader.vocabulary("outcome", RecommendationOutcome.self)
             let reason = reader.optionalString("reason", maxLength: 4000)

@@ -71,7 +71,9 @@ public struct FieldReader {
     public mutating func string(_ name: String, maxLength: Int, required: Bool = true) -> String? {
         guard let value = raw(name) else { _ = missing(name, required: required); return nil }
         guard case .string(let text) = value else { reject(name, "must be a string, not \(value.typeName)"); return nil }
-        if !text.unicodeScalars.contains(where: { !$0.properties.isWhitespace }) {  // blank (usually decided by the first character)
+        // Blank: white space, or the information separators U+001C-U+001F, which some readers count as white space too
+        // (usually decided by the first character).
+        if !text.unicodeScalars.contains(where: { !$0.properties.isWhitespace && !(0x1C...0x1F).contains($0.value) }) {
             reject(name, required ? "must not be empty" : "must not be empty (leave it out, or send null)")
             return nil
         }
@@ -209,6 +211,16 @@ public struct FieldReader {
             readers.append(FieldReader(members: members, prefix: "\(path(name))[\(index)]"))
         }
         return readers
+    }
+
+    /// `objects`, for an array the request must carry: "is required" when absent or null.
+    public mutating func requiredObjects(_ name: String, maxCount: Int) -> [FieldReader]? {
+        if isNull(name) || !has(name) {
+            _ = raw(name)
+            reject(name, "is required")
+            return nil
+        }
+        return objects(name, maxCount: maxCount)
     }
 
     /// Takes over a nested reader's problems, and flags the fields it did not read.

@@ -53,6 +53,9 @@ final class CommissioningProjectTests: CommissioningTestCase {
         XCTAssertEqual(created.status, 201, created.text)
         let id = try XCTUnwrap(created.json["id"] as? String)
         XCTAssertEqual(created.json["stage"] as? String, "needs_analysis")
+        let separators = try harness.send("POST", "/v1/commissioning-projects", key: writer,
+                                          body: CommissioningSamples.project(title: #"\u001c\u000b"#))
+        XCTAssertEqual(Array(errors(separators).keys), ["title"], "information separators and white space are no title")
         XCTAssertEqual(created.json["allowed_actions"] as? [String], ["specification"])
         XCTAssertEqual(created.header("ETag"), "\"1\"")
 
@@ -273,6 +276,8 @@ final class CommissioningProjectTests: CommissioningTestCase {
         XCTAssertEqual((stages[0]["hours"] as? NSNumber)?.doubleValue, 3.75)
         XCTAssertTrue(stages[1]["highest_rung"] is NSNull)
         XCTAssertEqual(try link(#"{"activity_id":"\#(workshop)","stage":"needs_analysis","hours":[]}"#).status, 409, "linked once per stage")
+        let nullHours = try link(#"{"activity_id":"\#(workshop)","stage":"needs_analysis","hours":null}"#)
+        XCTAssertEqual(Array(errors(nullHours).keys), ["hours"], "null is no list of hours")
         let precise = try link(#"{"activity_id":"\#(workshop)","stage":"needs_analysis","hours":[{"participant_id":"\#(first)","hours":1.255}]}"#)
         XCTAssertEqual(Array(errors(precise).keys), ["hours[0].hours"])
     }
