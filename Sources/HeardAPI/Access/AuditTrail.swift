@@ -118,4 +118,8 @@ public struct AuditResource: RawRepresentable, Sendable, Hashable {
     static let complaintReport = AuditResource(rawValue: "complaint_report")
     static let complaintCategory = AuditResource(rawValue: "complaint_category")
     static let event = AuditResource(rawValue: "event")
+    static let youSaidItem = AuditResource(rawValue: "you_said_item")
+    static let youSaidMilestone = AuditResource(rawValue: "you_said_milestone")
+    static let youSaidFeedbackGiven = AuditResource(rawValue: "you_said_feedback_given")
+    static let youSaidRound = AuditResource(rawValue: "you_said_round")
 }
