@@ -48,8 +48,8 @@ struct YouSaidFeedbackGivenRoutes {
         var body = try FieldReader(body: request.body)
         let on = body.date("on")
         let how = body.vocabulary("how", FeedbackGivenHow.self)
-        let groups = body.uuidList("groups", maxCount: YouSaidFeedbackGiven.maxTold, minCount: 0, required: false) ?? []
-        let participants = body.uuidList("participants", maxCount: YouSaidFeedbackGiven.maxTold, minCount: 0, required: false) ?? []
+        let groups = body.uuidList("groups", maxCount: YouSaidFeedbackGiven.maxTold, minCount: 0, required: false, null: false) ?? []
+        let participants = body.uuidList("participants", maxCount: YouSaidFeedbackGiven.maxTold, minCount: 0, required: false, null: false) ?? []
         let note = body.optionalString("note", maxLength: YouSaidItem.maxTextLength)
         let principal = context.principal
         let given = try await context.transaction { tx -> YouSaidFeedbackGiven in

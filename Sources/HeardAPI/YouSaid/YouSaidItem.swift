@@ -138,7 +138,8 @@ struct YouSaidFields {
         }
         var sources: [YouSaidSourceKind: [UUID]] = [:]
         for kind in YouSaidSourceKind.allCases {
-            sources[kind] = nested.uuidList(kind.rawValue, maxCount: YouSaidItem.maxSourcesPerKind, minCount: 0, required: false) ?? []
+            sources[kind] = nested.uuidList(kind.rawValue, maxCount: YouSaidItem.maxSourcesPerKind, minCount: 0, required: false,
+                                            null: false) ?? []
         }
         body.absorb(nested)
         return sources
