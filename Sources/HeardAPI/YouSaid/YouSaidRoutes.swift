@@ -125,7 +125,9 @@ struct YouSaidRoutes {
             try body.finish()
             try ifMatch.check(current: current.etag)
 
-            var change = Change()
+            // Without free_text:read a key is never told whether its free text matched the stored
+            // text: whatever it sends counts as a change.
+            var change = Change(compareFreeText: principal.has(.freeTextRead))
             change.field("said", fields.said, current.said ?? "", freeText: true)
             change.field("theme", fields.theme, current.theme)
             change.field("service_area", fields.serviceArea?.rawValue, current.serviceArea)
@@ -145,8 +147,14 @@ struct YouSaidRoutes {
                 }
             }
             if let note = fields.progressNote { change.freeText.append(("progress_note", .string(note))) }
+            // The reason is stored on the item, not in its lifecycle history: the timeline keeps it here.
+            if transition?.action == .declareNotPossible, let reason = values.text("reason_not_possible") {
+                change.names.append("reason_not_possible")
+                change.freeText.append(("reason_not_possible", .string(reason)))
+            }
             guard transition != nil || !change.names.isEmpty else {
-                return try await YouSaidItem.table.find(id, on: tx, includeFreeText: principal.has(.freeTextRead)) ?? current
+                guard let unchanged = try await YouSaidItem.table.find(id, on: tx, includeFreeText: principal.has(.freeTextRead)) else { throw notFound }
+                return unchanged
             }
             var assignments = change.assignments
             assignments.append("updated_at = now()")
@@ -177,6 +185,8 @@ struct YouSaidRoutes {
     /// What a `PATCH` changes: the assignments, the names and new values of the fields that
     /// differ (free text apart), and whether the answer young people are owed news of changed.
     struct Change {
+        /// Whether free text is compared with the stored text (else any sent counts as changed).
+        let compareFreeText: Bool
         var assignments: [SQLFragment] = []
         var names: [String] = []
         var details: [(String, JSONValue)] = []
@@ -186,14 +196,14 @@ struct YouSaidRoutes {
         /// `column = new` when `new` is given (nil: not in the request) and differs from `old`.
         mutating func field<Value: PostgresEncodable & Equatable & CustomStringConvertible>(
             _ column: String, _ new: Value?, _ old: Value, freeText: Bool = false, answer: Bool = false) {
-            guard let new, new != old else { return }
+            guard let new, new != old || (freeText && !compareFreeText) else { return }
             record(column, new, freeText: freeText, answer: answer)
         }
 
         /// For a field `null` clears: `new` is nil when absent, `.some(nil)` to clear.
         mutating func field<Value: PostgresEncodable & Equatable & CustomStringConvertible>(
             _ column: String, _ new: Value??, _ old: Value?, freeText: Bool = false, answer: Bool = false) {
-            guard let new, new != old else { return }
+            guard let new, new != old || (freeText && !compareFreeText) else { return }
             record(column, new, freeText: freeText, answer: answer)
         }
 

@@ -187,6 +187,9 @@ final class YouSaidTests: YouSaidTestCase {
         XCTAssertEqual(YouSaidSamples.errorFields(try change(id, #"{"reason_not_possible":null}"#, expect: 422)), ["reason_not_possible"])
         let reopened = try change(id, #"{"status":"in_progress","reopen_reason":"The rules changed"}"#)
         XCTAssertTrue(reopened.json["reason_not_possible"] is NSNull)
+        let timeline = try harness.send("GET", "/v1/you-said/\(id)/timeline", key: writer).items
+        let reasons = timeline.compactMap { ($0["details"] as? [String: Any])?["reason_not_possible"] as? String }
+        XCTAssertEqual(reasons, ["The law does not let us", "National rules do not let us"], "every reason given is kept")
     }
 
     func testProgressGoingBackwardsNeedsANote() async throws {
@@ -297,6 +300,14 @@ final class YouSaidTests: YouSaidTestCase {
             XCTAssertTrue(secrets.contains { withScope.text.contains($0) }, "\(path) shows free text with the scope")
         }
         XCTAssertEqual(try item(id, key: reader)["status"] as? String, "not_possible")
+
+        // Without the scope, sending the stored text is a change like any other: no oracle.
+        let blindWriter = try await harness.key(council, scopes: [.involvementWrite, .involvementRead])
+        let version = try XCTUnwrap(try item(id)["version"] as? Int)
+        let same = try YouSaidSamples.change(harness, key: blindWriter, id, #"{"said":"The bus pass runs out before college starts"}"#)
+        XCTAssertEqual(same.json["version"] as? Int, version + 1)
+        XCTAssertEqual(try YouSaidSamples.change(harness, key: writer, id, #"{"said":"The bus pass runs out before college starts"}"#)
+            .json["version"] as? Int, version + 1, "with the scope, the same text changes nothing")
     }
 
     func testTheListFiltersPagesAndExports() async throws {
