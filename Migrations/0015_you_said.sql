@@ -159,3 +159,6 @@ CREATE FUNCTION heard_public_tenant(p_slug text)
     AS $$ SELECT t.id, t.name FROM tenants t WHERE t.slug = p_slug $$;
 REVOKE ALL ON FUNCTION heard_public_tenant(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION heard_public_tenant(text) TO heard_runtime;
+
+-- The change feed (0014) reports each item's creation and every change to it.
+SELECT heard_report_changes('you_said_items', 'you_said_item');

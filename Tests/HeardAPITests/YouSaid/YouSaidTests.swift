@@ -99,6 +99,23 @@ class YouSaidTestCase: XCTestCase {
 /// `/v1/you-said`: items raised from the tenant's sources, the answer, its state machine, the
 /// telling and the timeline.
 final class YouSaidTests: YouSaidTestCase {
+    /// Raising an item and answering it are events of the change feed (an involvement key reads them).
+    func testItemsAreInTheChangeFeed() async throws {
+        let id = try YouSaidSamples.make(harness, key: writer)
+        try change(id, #"{"status":"in_progress","owner_team":"leaving care"}"#)
+        try change(id, #"{"progress_percent":40}"#)
+        var types: [String] = []
+        for _ in 0..<300 {  // the feed gives out what is below every transaction still running
+            let page = try harness.send("GET", "/v1/events?types=you_said_item.created,you_said_item.changed,you_said_item.transitioned",
+                                        key: writer)
+            XCTAssertEqual(page.status, 200, page.text)
+            types = (page.json["events"] as? [[String: Any]] ?? []).filter { $0["resource_id"] as? String == id }.compactMap { $0["type"] as? String }
+            if types.count == 3 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        XCTAssertEqual(types, ["you_said_item.created", "you_said_item.transitioned", "you_said_item.changed"])
+    }
+
     func testAnItemIsRaisedFromTheCouncilsSourcesAndAnotherCouncilsIdIsRefusedWithoutSayingItExists() async throws {
         let complaintsKey = try await harness.key(council, scopes: [.complaintsWrite, .feedbackWrite])
         let complaint = try IsolatedResource.create(harness, complaintsKey, "/v1/complaints", ComplaintSamples.body(), "id")
