@@ -13,6 +13,15 @@ public struct CORSPolicy: Sendable {
     public var allowedHeaders = ["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match", "X-Request-Id"]
     public var exposedHeaders = ["ETag", "Link", "Location", "Retry-After", "X-Request-Id"]
     public var maxAgeSeconds = 600
+    /// Paths anyone may read from any origin (keyless, public data): their `GET` and `HEAD`
+    /// answers carry `Access-Control-Allow-Origin: *`, and a preflight there allows `GET` and
+    /// `HEAD` from any origin, never with credentials.
+    public var publicPathPrefixes: [String] = []
+    public var publicAllowedHeaders = ["If-None-Match", "Accept"]
+
+    func isPublic(_ path: String) -> Bool {
+        publicPathPrefixes.contains { path.hasPrefix($0) }
+    }
 
     public init(allowedOrigins: some Sequence<String> = []) {
         self.allowedOrigins = Set(allowedOrigins)
@@ -272,7 +281,12 @@ public struct Router: Responder {
             var response: Response
             if request.method == "OPTIONS" {
                 response = Response(status: .noContent, headers: ["Allow": allow])
-                if let origin = allowedOrigin(request) {
+                if cors.isPublic(request.path), request.headers.contains("Origin") {
+                    response.headers.add(name: "Access-Control-Allow-Origin", value: "*")
+                    response.headers.add(name: "Access-Control-Allow-Methods", value: "GET, HEAD")
+                    response.headers.add(name: "Access-Control-Allow-Headers", value: cors.publicAllowedHeaders.joined(separator: ", "))
+                    response.headers.add(name: "Access-Control-Max-Age", value: String(cors.maxAgeSeconds))
+                } else if let origin = allowedOrigin(request) {
                     response.headers.add(name: "Access-Control-Allow-Origin", value: origin)
                     response.headers.add(name: "Access-Control-Allow-Methods", value: allow)
                     response.headers.add(name: "Access-Control-Allow-Headers", value: cors.allowedHeaders.joined(separator: ", "))
@@ -312,6 +326,11 @@ public struct Router: Responder {
 
     private func applyCORS(_ request: Request, _ response: inout Response) {
         guard request.headers.contains("Origin") else { return }
+        if cors.isPublic(request.path), request.method == "GET" || request.method == "HEAD" {
+            response.headers.add(name: "Access-Control-Allow-Origin", value: "*")
+            response.headers.add(name: "Access-Control-Expose-Headers", value: "ETag, Retry-After, X-Request-Id")
+            return
+        }
         response.headers.add(name: "Vary", value: "Origin")
         guard let origin = allowedOrigin(request), !response.headers.contains("Access-Control-Allow-Origin") else { return }
         response.headers.add(name: "Access-Control-Allow-Origin", value: origin)

@@ -79,7 +79,11 @@ public struct HeardApp: Sendable {
         ComplaintRoutes(access: access).add(to: &router)
         LearningActionRoutes(access: access).add(to: &router)
         EventRoutes(access: access).add(to: &router)
+        YouSaidRoutes(access: access).add(to: &router)
+        YouSaidPublicFeed(access: access).add(to: &router)
         CommissioningRoutes(access: access).add(to: &router)
+        var cors = cors
+        cors.publicPathPrefixes = ["/v1/public/"]
         return router.build(cors: cors, mapError: Self.problem(for:))
     }
 

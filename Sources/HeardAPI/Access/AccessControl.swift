@@ -51,6 +51,8 @@ public struct AccessControl: Sendable {
     let refusals: RefusalTally
     /// Keys that authenticated, answered from memory until a change to any key (see `KeyCache`).
     let keys: KeyCache
+    /// Requests to keyless public endpoints per client address (`open`).
+    let publicReads: RateLimiter<String>
     /// The time a request is judged at (deadlines, `overdue`), read once per request.
     let clock: @Sendable () -> Date
 
@@ -62,6 +64,21 @@ public struct AccessControl: Sendable {
         self.authFailures = RateLimiter(ratePerSecond: configuration.authFailuresPerMinute / 60, burst: configuration.authFailuresPerMinute)
         self.refusals = RefusalTally(log: configuration.log)
         self.keys = KeyCache()
+        self.publicReads = RateLimiter(ratePerSecond: configuration.ratePerSecond, burst: configuration.burst)
+    }
+
+    /// Wraps the handler of a keyless public endpoint (`/v1/public/...`): no key is asked for or
+    /// looked up, and each client address gets the rate a key gets (`RATE_LIMIT_PER_SECOND`,
+    /// `RATE_LIMIT_BURST`); past it, 429 with `Retry-After`. The handler must read only what is
+    /// declared public, through a tenant-scoped transaction like any other.
+    public func open(_ handler: @escaping Handler) -> Endpoint {
+        Endpoint { request in
+            if let wait = publicReads.admit(request.clientAddress ?? "") {
+                throw HTTPError(.rateLimited, detail: "Too many requests from this address; retry after \(wait) second\(wait == 1 ? "" : "s").",
+                                headers: ["Retry-After": String(wait)])
+            }
+            return try await handler(request)
+        }
     }
 
     /// Wraps `handler`: it runs only for a valid, unexpired, unrevoked key with `scope`, within

@@ -121,4 +121,8 @@ public struct AuditResource: RawRepresentable, Sendable, Hashable {
     static let commissioningProject = AuditResource(rawValue: "commissioning_project")
     static let commissioningVisit = AuditResource(rawValue: "commissioning_visit")
     static let commissioningReport = AuditResource(rawValue: "commissioning_report")
+    static let youSaidItem = AuditResource(rawValue: "you_said_item")
+    static let youSaidMilestone = AuditResource(rawValue: "you_said_milestone")
+    static let youSaidFeedbackGiven = AuditResource(rawValue: "you_said_feedback_given")
+    static let youSaidRound = AuditResource(rawValue: "you_said_round")
 }

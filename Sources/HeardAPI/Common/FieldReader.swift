@@ -133,9 +133,15 @@ public struct FieldReader {
         return id
     }
 
-    /// An array of ids (`name[i]` named when one is not a UUID or repeats), 1 to `maxCount` of them.
-    public mutating func uuidList(_ name: String, maxCount: Int, required: Bool = true) -> [UUID]? {
-        list(name, minCount: 1, maxCount: maxCount, required: required, rule: "must be a UUID") { value in
+    /// An array of ids (`name[i]` named when one is not a UUID or repeats), `minCount` (1 unless
+    /// told) to `maxCount` of them; `null: false` refuses a JSON `null` where the field may be left out.
+    public mutating func uuidList(_ name: String, maxCount: Int, minCount: Int = 1, required: Bool = true, null: Bool = true) -> [UUID]? {
+        if !null, isNull(name) {
+            _ = raw(name)
+            reject(name, "must be an array (leave it out for none)")
+            return nil
+        }
+        return list(name, minCount: minCount, maxCount: maxCount, required: required, rule: "must be a UUID") { value in
             if case .string(let text) = value { UUID(uuidString: text) } else { nil }
         }
     }

@@ -152,6 +152,29 @@ where State.RawValue == String, Action.RawValue == String {
         throw problem
     }
 
+    /// The states a record in `state` can move to, in the table's order.
+    func allowedStates(from state: State, where allows: (Transition) -> Bool = { _ in true }) -> [State] {
+        var states: [State] = []
+        for transition in transitions where transition.from == state && allows(transition) && !states.contains(transition.to) {
+            states.append(transition.to)
+        }
+        return states
+    }
+
+    /// For a record changed by naming its new state (a `PATCH` of `status`): the transition from
+    /// `state` to `target`, or the 409 naming the state, the allowed actions and the states it
+    /// may move to (`allowed_states`).
+    func transition(to target: State, from state: State, where allows: (Transition) -> Bool = { _ in true }) throws(HTTPError) -> Transition {
+        if let transition = transitions.first(where: { $0.from == state && $0.to == target && allows($0) }) { return transition }
+        let states = allowedStates(from: state, where: allows).map(\.rawValue)
+        var problem = HTTPError(conflict, detail: "This record is \(state.rawValue): it cannot become \(target.rawValue)"
+                                    + (states.isEmpty ? "; nothing more can be done to it." : "; it can become: \(states.joined(separator: ", ")).") )
+        problem.extensions["state"] = .text(state.rawValue)
+        problem.extensions["allowed_actions"] = .list(allowedActions(in: state, where: allows).map(\.rawValue))
+        problem.extensions["allowed_states"] = .list(states)
+        throw problem
+    }
+
     /// Reads what `action` carries from `body`: the fields of its transitions, and `on` and
     /// `note` where the lifecycle has them. `today` is the day `on` defaults to and may not be after.
     func fields(of action: Action, from body: inout FieldReader, today: CalendarDate? = nil) -> ActionValues {

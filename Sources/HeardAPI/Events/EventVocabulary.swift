@@ -7,13 +7,14 @@ enum EventResource: String, CaseIterable, Sendable {
     case complaint
     case participant
     case activity
+    case youSaidItem = "you_said_item"
 
     /// The scope that reads this resource's records (as its own routes require).
     var scope: Scope {
         switch self {
         case .feedback, .safeguardingAlert: .feedbackRead
         case .complaint: .complaintsRead
-        case .participant, .activity: .involvementRead
+        case .participant, .activity, .youSaidItem: .involvementRead
         }
     }
 

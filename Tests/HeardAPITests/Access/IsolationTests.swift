@@ -41,7 +41,8 @@ struct IsolatedResource: Sendable {
 
     static let all: [IsolatedResource] = [.apiKey, .feedback, .safeguardingAlert, .measure, .closureDay, .auditEvent,
                                           .participant, .consent, .group, .membership, .training, .reward, .activity, .complaint,
-                                          .learningAction, .complaintCategory, .commissioningProject, .commissioningVisit]
+                                          .learningAction, .complaintCategory,
+                                          .youSaidItem, .youSaidMilestone, .youSaidRound, .commissioningProject, .commissioningVisit]
 
     /// Tenant-wide routes that serve no record with an id, and where their isolation is tested.
     static let notRecords: [String: String] = [
