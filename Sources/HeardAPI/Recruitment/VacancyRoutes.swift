@@ -70,17 +70,9 @@ struct VacancyRoutes {
         if let created { return created.response(status: .created) }
 
         // The natural key was taken: a retry (the same content: 200 with the vacancy) or a conflict.
-        let existing = try await context.transaction { tx -> Vacancy in
-            guard let id = try await VacancyStore.existing(vacancy, on: tx), let found = try await VacancyStore.find(id, on: tx) else {
-                throw HTTPError(.naturalKeyConflict, detail: "Another vacancy already has this source_system and external_id.")
-            }
-            guard found.contentHash == vacancy.contentHash else {
-                var conflict = HTTPError(.naturalKeyConflict, detail: "Vacancy \(found.id.lowercased) already has this source_system and external_id, with different content; it was not changed.")
-                conflict.extensions["existing_id"] = .text(found.id.lowercased)
-                throw conflict
-            }
-            tx.audit(.read, .vacancy, id: found.id.lowercased)
-            return found
+        let existing = try await NaturalKey.settle(context, .vacancy, noun: "vacancy") { tx -> NaturalKey.Holder<Vacancy>? in
+            guard let id = try await VacancyStore.existing(vacancy, on: tx), let found = try await VacancyStore.find(id, on: tx) else { return nil }
+            return NaturalKey.Holder(found, id: found.id, sameContent: found.contentHash == vacancy.contentHash)
         }
         return existing.response(status: .ok)
     }
