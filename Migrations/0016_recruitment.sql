@@ -143,3 +143,6 @@ GRANT SELECT, INSERT ON vacancy_history, vacancy_candidates TO heard_runtime;
 GRANT SELECT, INSERT, UPDATE, DELETE ON youth_panel_members, youth_panel_questions, youth_panel_scores TO heard_runtime;
 -- A panel sent again with other members changes who took part in its activity.
 GRANT DELETE ON activity_participants TO heard_runtime;
+
+-- Vacancies in the change feed (GET /v1/events): their creates and changes, as events.
+SELECT heard_report_changes('vacancies', 'vacancy');

@@ -250,6 +250,16 @@ final class RecruitmentTests: XCTestCase {
         XCTAssertEqual(Samples.errors(try harness.send("PATCH", "/v1/vacancies/\(id)", key: writer, body: #"{"external_id":"X"}"#,
                                                        headers: ["If-Match": "\"2\""])).keys.first, "external_id")
         XCTAssertEqual(try harness.send("GET", "/v1/vacancies/\(id)", key: writer, headers: ["If-None-Match": "\"2\""]).status, 304)
+        // The change feed names the vacancy's creation and its correction, never their content
+        // (an event is readable once the transactions begun before it have ended: followed with `wait`).
+        var events: [String] = [], after = ""
+        for _ in 0..<10 where events.count < 2 {
+            let page = try harness.send("GET", "/v1/events?types=vacancy.created,vacancy.changed&wait=5\(after)", key: writer)
+            XCTAssertEqual(page.status, 200, page.text)
+            events += (page.json["events"] as? [[String: Any]] ?? []).map { "\($0["type"] ?? "") \($0["resource_id"] ?? "")" }
+            after = (page.json["next_cursor"] as? String).map { "&after=\($0)" } ?? ""
+        }
+        XCTAssertEqual(events, ["vacancy.created \(id)", "vacancy.changed \(id)"])
         XCTAssertEqual(try harness.send("GET", "/v1/vacancies?senior=true", key: writer).items.count, 0)
         XCTAssertEqual(try harness.send("GET", "/v1/vacancies?seniority=practitioner&from=2026-07-20&to=2026-07-20", key: writer).items.count, 1)
         XCTAssertEqual(try harness.send("GET", "/v1/vacancies/\(id)/candidates", key: writer).items.count, 0)
