@@ -79,6 +79,7 @@ public struct HeardApp: Sendable {
         ComplaintRoutes(access: access).add(to: &router)
         LearningActionRoutes(access: access).add(to: &router)
         EventRoutes(access: access).add(to: &router)
+        VacancyRoutes(access: access).add(to: &router)
         YouSaidRoutes(access: access).add(to: &router)
         YouSaidPublicFeed(access: access).add(to: &router)
         CommissioningRoutes(access: access).add(to: &router)

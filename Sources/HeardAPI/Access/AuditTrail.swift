@@ -125,4 +125,8 @@ public struct AuditResource: RawRepresentable, Sendable, Hashable {
     static let youSaidMilestone = AuditResource(rawValue: "you_said_milestone")
     static let youSaidFeedbackGiven = AuditResource(rawValue: "you_said_feedback_given")
     static let youSaidRound = AuditResource(rawValue: "you_said_round")
+    static let vacancy = AuditResource(rawValue: "vacancy")
+    static let vacancyCandidate = AuditResource(rawValue: "vacancy_candidate")
+    static let youthPanelScore = AuditResource(rawValue: "youth_panel_score")
+    static let recruitmentReport = AuditResource(rawValue: "recruitment_report")
 }

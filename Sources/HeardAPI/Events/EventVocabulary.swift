@@ -8,13 +8,14 @@ enum EventResource: String, CaseIterable, Sendable {
     case participant
     case activity
     case youSaidItem = "you_said_item"
+    case vacancy
 
     /// The scope that reads this resource's records (as its own routes require).
     var scope: Scope {
         switch self {
         case .feedback, .safeguardingAlert: .feedbackRead
         case .complaint: .complaintsRead
-        case .participant, .activity, .youSaidItem: .involvementRead
+        case .participant, .activity, .youSaidItem, .vacancy: .involvementRead
         }
     }
 

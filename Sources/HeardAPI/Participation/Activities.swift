@@ -159,20 +159,67 @@ struct ActivityRoutes {
             guard let kind, let topic, let serviceArea, let heldOn, let rung else {
                 throw HTTPError.validation([FieldError(field: "(body)", message: "is incomplete")])
             }
-            let rows = try await tx.query("""
-                INSERT INTO activities (tenant_id, organisation_id, kind, topic, service_area, held_on, harts_rung, group_id, summary, created_by)
-                VALUES (\(principal.tenantID), \(principal.organisationID), \(kind.rawValue), \(topic), \(serviceArea.rawValue), \(heldOn),
-                        \(rung), \(group), \(summary), \(principal.keyID))
-                RETURNING id
-                """)
-            guard let id = try rows.first?.decode(UUID.self, column: "id"),
-                  let record = try await ActivityRecord.table.find(id, on: tx, includeFreeText: principal.has(.freeTextRead)) else {
+            let id = try await insert(kind: kind, topic: topic, serviceArea: serviceArea, heldOn: heldOn, rung: rung, group: group,
+                                      summary: summary, organisationID: principal.organisationID, on: tx)
+            guard let record = try await ActivityRecord.table.find(id, on: tx, includeFreeText: principal.has(.freeTextRead)) else {
                 throw notFound
             }
-            tx.audit(.create, .activity, id: id.lowercased)
             return record
         }
         return record.response(status: .created)
+    }
+
+    /// Records an activity of the caller's tenant, audited; its id. Other areas whose records
+    /// are activities (a recruitment panel) record them here, so every figure counts them.
+    static func insert(kind: ActivityKind, topic: String, serviceArea: ServiceArea, heldOn: CalendarDate, rung: Int, group: UUID? = nil,
+                       summary: String? = nil, organisationID: UUID?, on tx: TenantTransaction) async throws -> UUID {
+        let principal = tx.principal
+        let rows = try await tx.query("""
+            INSERT INTO activities (tenant_id, organisation_id, kind, topic, service_area, held_on, harts_rung, group_id, summary, created_by)
+            VALUES (\(principal.tenantID), \(organisationID), \(kind.rawValue), \(topic), \(serviceArea.rawValue), \(heldOn),
+                    \(rung), \(group), \(summary), \(principal.keyID))
+            RETURNING id
+            """)
+        guard let id = try rows.first?.decode(UUID.self, column: "id") else { throw notFound }
+        tx.audit(.create, .activity, id: id.lowercased)
+        return id
+    }
+
+    /// Moves an activity recorded through `insert` to another day, service area or rung.
+    static func reschedule(_ id: UUID, heldOn: CalendarDate, serviceArea: ServiceArea, rung: Int, on tx: TenantTransaction) async throws {
+        let changed = try await tx.execute("""
+            UPDATE activities SET held_on = \(heldOn), service_area = \(serviceArea.rawValue), harts_rung = \(rung), version = version + 1
+             WHERE tenant_id = \(tx.principal.tenantID) AND id = \(id)
+               AND (held_on, service_area, harts_rung) IS DISTINCT FROM (\(heldOn), \(serviceArea.rawValue), \(rung))
+            """)
+        if changed > 0 { tx.audit(.update, .activity, id: id.lowercased) }
+    }
+
+    /// Makes `ids` exactly who took part in `activity` (an activity another area records, whose
+    /// own rules chose them): those missing join, those not named leave. The fatigue warnings
+    /// for all of them, as joining would give.
+    static func setParticipants(_ ids: [UUID], of activity: UUID, on tx: TenantTransaction) async throws -> [FatigueWarning] {
+        guard let record = try await ActivityRecord.table.find(activity, on: tx) else { throw notFound }
+        let left = try await tx.execute("""
+            DELETE FROM activity_participants
+             WHERE tenant_id = \(tx.principal.tenantID) AND activity_id = \(activity) AND NOT participant_id = ANY(\(ids)::uuid[])
+            """)
+        let added = try await addParticipants(ids, to: activity, on: tx)
+        if left > 0 || !added.isEmpty { tx.audit(.update, .activity, id: activity.lowercased) }
+        return try await fatigueWarnings(ids, joining: record, on: tx)
+    }
+
+    /// Adds `ids` to `activity` (those already in it stay as they are); the ids added.
+    private static func addParticipants(_ ids: [UUID], to activity: UUID, on tx: TenantTransaction) async throws -> [UUID] {
+        try await tx.query("""
+            INSERT INTO activity_participants (tenant_id, organisation_id, activity_id, participant_id, added_by)
+            SELECT a.tenant_id, a.organisation_id, a.id, i.id, \(tx.principal.keyID)
+              FROM activities a CROSS JOIN unnest(\(ids)::uuid[]) AS i (id)
+             WHERE a.tenant_id = \(tx.principal.tenantID) AND a.id = \(activity)
+             ORDER BY i.id
+            ON CONFLICT (tenant_id, activity_id, participant_id) DO NOTHING
+            RETURNING participant_id
+            """).map { try $0.decode(UUID.self, column: "participant_id") }
     }
 
     static func isTopicCode(_ text: String) -> Bool {
@@ -220,15 +267,7 @@ struct ActivityRoutes {
                 }
             }
             guard errors.isEmpty else { throw HTTPError.validation(errors) }
-            let added = try await tx.query("""
-                INSERT INTO activity_participants (tenant_id, organisation_id, activity_id, participant_id, added_by)
-                SELECT a.tenant_id, a.organisation_id, a.id, i.id, \(principal.keyID)
-                  FROM activities a CROSS JOIN unnest(\(ids)::uuid[]) AS i (id)
-                 WHERE a.tenant_id = \(tenant) AND a.id = \(activityID)
-                 ORDER BY i.id
-                ON CONFLICT (tenant_id, activity_id, participant_id) DO NOTHING
-                RETURNING participant_id
-                """).map { try $0.decode(UUID.self, column: "participant_id") }
+            let added = try await addParticipants(ids, to: activityID, on: tx)
             let warnings = try await fatigueWarnings(ids, joining: activity, on: tx)
             if !added.isEmpty { tx.audit(.update, .activity, id: activityID.lowercased) }
             let addedSet = Set(added)

@@ -42,7 +42,7 @@ struct IsolatedResource: Sendable {
     static let all: [IsolatedResource] = [.apiKey, .feedback, .safeguardingAlert, .measure, .closureDay, .auditEvent,
                                           .participant, .consent, .group, .membership, .training, .reward, .activity, .complaint,
                                           .learningAction, .complaintCategory,
-                                          .youSaidItem, .youSaidMilestone, .youSaidRound, .commissioningProject, .commissioningVisit]
+                                          .youSaidItem, .youSaidMilestone, .youSaidRound, .commissioningProject, .commissioningVisit, .vacancy]
 
     /// Tenant-wide routes that serve no record with an id, and where their isolation is tested.
     static let notRecords: [String: String] = [
@@ -55,6 +55,7 @@ struct IsolatedResource: Sendable {
         "PATCH /v1/complaint-procedures/{procedure}": "ComplaintsTests.testProceduresAreDataAndOnlyTheCorporateOneChanges",
         "GET /v1/events": "EventFeedTests.testAnotherTenantsEventsAreNeverSeen and testAPartnersKeySeesOnlyItsOrganisationsEvents",
         "GET /v1/reports/commissioning": "counts over the caller's tenant's records (CommissioningVisitTests.testTheFiguresAgainstAFixture: another council's report counts 0)",
+        "GET /v1/reports/recruitment": "counts over the caller's tenant's records (RecruitmentReportTests: another council's report counts 0)",
     ]
 
     /// POSTs `body` to `path` with `key` and returns `field` of the answer (a path into objects).
