@@ -37,6 +37,8 @@ struct Setting {
         Setting(name: "RATE_LIMIT_BURST", defaultValue: "100", meaning: "Requests an API key may make at once above the sustained rate."),
         Setting(name: "AUTH_FAILURES_PER_MINUTE", defaultValue: "60",
                 meaning: "Refused authentications (401) allowed per client address per minute; past them, that address gets 429 before any key is looked up."),
+        Setting(name: "LONG_POLL_MAX_SECONDS", defaultValue: "30",
+                meaning: "The longest GET /v1/events?wait= holds a request: a longer wait is answered, empty, at this (1 to 30)."),
         Setting(name: "READ_AUDIT_COMMIT", defaultValue: "deferred",
                 meaning: "flushed: a read is answered once its audit row is on disk; deferred: once committed, flushed within 600 ms (a crash may lose the last moment's read audits)."),
         Setting(name: "METRICS_ALLOWED_ADDRESSES", defaultValue: "127.0.0.1/8,::1",
@@ -127,7 +129,8 @@ struct Environment {
             burst: Double(try integer("RATE_LIMIT_BURST", default: 100, range: 1...1_000_000)),
             authFailuresPerMinute: Double(try integer("AUTH_FAILURES_PER_MINUTE", default: 60, range: 1...1_000_000)),
             operators: OperatorAccess(addresses: addresses, token: string("METRICS_TOKEN")),
-            log: log, readAudit: try readAudit())
+            log: log, readAudit: try readAudit(),
+            longPollSeconds: try integer("LONG_POLL_MAX_SECONDS", default: 30, range: 1...30))
     }
 
     func readAudit() throws -> ReadAudit {

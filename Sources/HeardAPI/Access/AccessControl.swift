@@ -31,15 +31,20 @@ public struct AccessControl: Sendable {
         public var keyListenerRetryInterval: Duration = .seconds(1)
         /// Whether a read's answer waits for its audit row to reach the disk (see `ReadAudit`).
         public var readAudit: ReadAudit = .deferred
+        /// The longest a change-feed request is held waiting (`GET /v1/events?wait=`): a longer
+        /// `wait` is answered, empty, at this (a proxy in front may cut long requests sooner).
+        public var longPollSeconds = 30
 
         public init(ratePerSecond: Double = 50, burst: Double = 100, authFailuresPerMinute: Double = 60,
-                    operators: OperatorAccess = OperatorAccess(), log: RequestLog? = nil, readAudit: ReadAudit = .deferred) {
+                    operators: OperatorAccess = OperatorAccess(), log: RequestLog? = nil, readAudit: ReadAudit = .deferred,
+                    longPollSeconds: Int = 30) {
             self.ratePerSecond = ratePerSecond
             self.burst = burst
             self.authFailuresPerMinute = authFailuresPerMinute
             self.operators = operators
             self.log = log
             self.readAudit = readAudit
+            self.longPollSeconds = longPollSeconds
         }
     }
 

@@ -54,7 +54,8 @@ final class EventFeed: Sendable {
         }
     }
 
-    func respond(_ request: Request, _ context: AccessContext) async throws -> Response {
+    /// Answers `GET /v1/events`; a request is held at most `longPollSeconds` (LONG_POLL_MAX_SECONDS).
+    func respond(_ request: Request, _ context: AccessContext, longPollSeconds: Int = EventFeed.maxWait) async throws -> Response {
         var query = QueryReader(request.query, allowed: ["after", "types", "limit", "wait"], paged: false)
         let after = query.cursor(Self.order, name: "after") ?? ["0", "0"]
         let limit = query.limit()
@@ -63,7 +64,7 @@ final class EventFeed: Sendable {
         try query.finish()
 
         let clock = ContinuousClock()
-        let deadline = clock.now + .seconds(wait)
+        let deadline = clock.now + .seconds(min(wait, longPollSeconds))
         if wait > 0 {
             guard enterWaiting() else {
                 throw HTTPError(.feedBusy, detail: "Too many requests are waiting for events just now; retry shortly, or ask without `wait`.",
@@ -151,7 +152,7 @@ struct EventRoutes {
 
     func add(to router: inout RouterBuilder) {
         router.get("/v1/events", access.secure(anyOf: EventResource.readScopes, resource: .event) { request, context in
-            try await feed.respond(request, context)
+            try await feed.respond(request, context, longPollSeconds: access.configuration.longPollSeconds)
         })
     }
 }

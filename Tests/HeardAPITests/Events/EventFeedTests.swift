@@ -287,6 +287,26 @@ final class EventFeedTests: XCTestCase {
 
     // MARK: Long polls
 
+    /// A deployment may hold long polls for less than a client asks (LONG_POLL_MAX_SECONDS): the
+    /// answer is then the empty page, at the limit, not at the `wait` asked for.
+    func testALongPollIsHeldNoLongerThanTheDeploymentAllows() async throws {
+        let limited = try await AccessHarness.start(access: .init(longPollSeconds: 1))
+        do {
+            let key = try await limited.key(try await limited.tenant("walsall"), scopes: [.feedbackRead])
+            let clock = ContinuousClock(), began = clock.now
+            let empty = try limited.send("GET", "/v1/events?wait=20", key: key)
+            let held = clock.now - began
+            XCTAssertEqual(empty.status, 200, empty.text)
+            XCTAssertEqual((empty.json["events"] as? [Any])?.count, 0)
+            XCTAssertGreaterThanOrEqual(held, .seconds(1), "it waited up to the limit")
+            XCTAssertLessThan(held, .seconds(15), "not the 20 s asked for")
+        } catch {
+            await limited.stop()
+            throw error
+        }
+        await limited.stop()
+    }
+
     func testALongPollAnswersWhenAnEventArrivesAndEmptyWhenTheWaitIsOver() async throws {
         let writer = writer!
         try harness.serveOverSockets()
