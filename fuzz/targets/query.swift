@@ -49,6 +49,7 @@ private func check(_ position: [String], _ order: ListOrder) {
         switch key.type {
         case .bigint: precondition(Int64(value) != nil, "a number that is not a bigint was accepted")
         case .uuid: precondition(UUID(uuidString: value) != nil, "a UUID that is not one was accepted")
+        case .xid8: precondition(UInt64(value) != nil, "a transaction id that is not an unsigned 64-bit number was accepted")
         case .timestamptz:
             let iso = value.replacingOccurrences(of: " ", with: "T") + ":00"
             precondition(RFC3339.parse(iso) != nil, "an instant PostgreSQL would refuse was accepted: \(value.debugDescription)")
