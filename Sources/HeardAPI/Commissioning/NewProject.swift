@@ -24,8 +24,7 @@ struct ProjectFields: Sendable {
         if present("service_area") { fields.serviceArea = reader.vocabulary("service_area", ServiceArea.self) }
         if present("budget_band") { fields.budgetBand = reader.vocabulary("budget_band", BudgetBand.self) }
         if creating {
-            fields.startedOn = reader.date("started_on", required: false)
-            if let started = fields.startedOn, started > today { reader.reject("started_on", "must not be in the future") }
+            fields.startedOn = reader.date("started_on", required: false, notAfter: today)
             fields.startedOn = fields.startedOn ?? today
         }
         refuseWorkedOut(&reader)

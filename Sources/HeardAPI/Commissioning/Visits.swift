@@ -154,11 +154,8 @@ struct VisitRoutes {
         let projectID = try ProjectStore.projectID(request)
         let today = WorkingDayCalendar.localDay(of: context.now)
         var body = try FieldReader(body: request.body)
-        let visitedOn = body.date("visited_on")
-        let reportOn = body.date("report_on")
-        for (name, day) in [("visited_on", visitedOn), ("report_on", reportOn)] where day.map({ $0 > today }) == true {
-            body.reject(name, "must not be in the future")
-        }
+        let visitedOn = body.date("visited_on", notAfter: today)
+        let reportOn = body.date("report_on", notAfter: today)
         if let visitedOn, let reportOn, reportOn < visitedOn { body.reject("report_on", "must not be before visited_on") }
         let visitors = body.uuidList("visitors", maxCount: maxVisitors)
         var recommendations: [(text: String, priority: RecommendationPriority)] = []

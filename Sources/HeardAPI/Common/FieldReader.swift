@@ -172,12 +172,14 @@ public struct FieldReader {
     }
 
     /// A date `YYYY-MM-DD`.
-    public mutating func date(_ name: String, required: Bool = true) -> CalendarDate? {
+    /// With `notAfter` (today, for a day something happened), a later day is refused.
+    public mutating func date(_ name: String, required: Bool = true, notAfter latest: CalendarDate? = nil) -> CalendarDate? {
         guard let value = raw(name) else { _ = missing(name, required: required); return nil }
         guard case .string(let text) = value, text.utf8.count == 10, let date = CalendarDate(text) else {
             reject(name, "must be a date, YYYY-MM-DD")
             return nil
         }
+        if let latest, date > latest { reject(name, "must not be in the future") }
         return date
     }
 

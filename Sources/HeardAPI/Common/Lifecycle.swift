@@ -202,8 +202,7 @@ where State.RawValue == String, Action.RawValue == String {
             values.values[field.name] = value
         }
         if dated, let today {
-            let on = body.date("on", required: false)
-            if let on, on > today { body.reject("on", "must not be in the future") }
+            let on = body.date("on", required: false, notAfter: today)
             values.on = on ?? today
         }
         if notes { values.note = body.optionalString("note", maxLength: Self.noteMaxLength) }

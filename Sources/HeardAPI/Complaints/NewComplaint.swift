@@ -30,7 +30,7 @@ struct NewComplaint: Sendable {
         let sourceSystem = fields.string("source_system", maxLength: 100)
         let externalID = fields.string("external_id", maxLength: 200)
         let procedure = fields.vocabulary("procedure", ComplaintProcedureCode.self)
-        let receivedOn = fields.date("received_on")
+        let receivedOn = fields.date("received_on", notAfter: today)
         let role = fields.vocabulary("complainant_role", ComplainantRole.self)
         let subjectRef = fields.optionalString("subject_ref", maxLength: 100)
         let serviceArea = fields.vocabulary("service_area", ServiceArea.self)
@@ -38,16 +38,13 @@ struct NewComplaint: Sendable {
         let categories = fields.stringList("categories", minCount: 1, maxCount: 20,
                                            rule: "is not a category code: " + ComplaintCategory.codeRule, valid: ComplaintCategory.isCode)
         let summary = fields.optionalString("summary", maxLength: maxSummaryLength)
-        let matterDate = fields.date("matter_date", required: false)
+        let matterDate = fields.date("matter_date", required: false, notAfter: today)
         let lateReason = fields.optionalString("late_acceptance_reason", maxLength: 2000)
         let advocacyOffered = fields.bool("advocacy_offered", required: false)
         let organisation = fields.optionalString("organisation", maxLength: 63)
 
-        if let receivedOn, receivedOn > today { fields.reject("received_on", "must not be in the future") }
-        if let matterDate {
-            if matterDate > today {
-                fields.reject("matter_date", "must not be in the future")
-            } else if let receivedOn, matterDate > receivedOn {
+        if let matterDate, matterDate <= today {
+            if let receivedOn, matterDate > receivedOn {
                 fields.reject("matter_date", "must not be after received_on")
             } else if let receivedOn, matterDate < receivedOn.adding(years: -1), lateReason == nil {
                 fields.reject("late_acceptance_reason", "is required when the matter is more than a year before received_on")

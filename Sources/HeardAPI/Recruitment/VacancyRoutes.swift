@@ -123,8 +123,7 @@ struct VacancyRoutes {
     static func decide(_ request: Request, _ context: AccessContext) async throws -> Response {
         var fields = try FieldReader(body: request.body)
         let today = WorkingDayCalendar.localDay(of: context.now)
-        let decidedOn = fields.date("decided_on")
-        if let decidedOn, decidedOn > today { fields.reject("decided_on", "must not be in the future") }
+        let decidedOn = fields.date("decided_on", notAfter: today)
         let appointedGiven = fields.has("appointed")
         let appointed = fields.optionalString("appointed", maxLength: 100)
         if !appointedGiven { fields.reject("appointed", "is required: the appointed candidate's ref, or null when nobody was appointed") }
@@ -150,8 +149,7 @@ struct VacancyRoutes {
     static func told(_ request: Request, _ context: AccessContext) async throws -> Response {
         var fields = try FieldReader(body: request.body)
         let today = WorkingDayCalendar.localDay(of: context.now)
-        let on = fields.date("on")
-        if let on, on > today { fields.reject("on", "must not be in the future") }
+        let on = fields.date("on", notAfter: today)
         let how = fields.vocabulary("how", ToldHow.self)
         VacancyFields.refuseComputed(&fields)
         let vacancy = try await VacancyStore.change(request, context) { current, _ in

@@ -32,8 +32,7 @@ struct NewYouthPanel: Sendable {
 
     /// Reads the body; problems in `fields` (finished by the caller, once the members are checked).
     static func read(_ fields: inout FieldReader, today: CalendarDate) -> NewYouthPanel? {
-        let heldOn = fields.date("held_on")
-        if let heldOn, heldOn > today { fields.reject("held_on", "must not be in the future") }
+        let heldOn = fields.date("held_on", notAfter: today)
         let weight = fields.integer("weight_percent", in: 0...100)
         let scaleMax = fields.integer("scale_max", in: 2...10, required: false) ?? RecruitmentPanelRules.defaultScaleMax
         var members: [Member] = []
