@@ -8,7 +8,9 @@ import HTTPServer
 /// spreadsheet set to `;` as its list separator would read as a cell of its own (what follows
 /// a `;`, CR or LF, past spaces and quotes): such a spreadsheet splits our rows there. A cell
 /// that is nothing but a negative number (`-3`, `-0.5`: working days past a due date) is a
-/// number to a spreadsheet, not a formula, and is written as it is.
+/// number to a spreadsheet, not a formula, and is written as it is, except as the first cell
+/// of a row with more after it: a `;` spreadsheet reads `-2,1+HYPERLINK(...)` as one formula
+/// (its `,` is a decimal point), so there it is prefixed too.
 ///
 /// ```swift
 /// var csv = CSVWriter(header: ["id", "team", "comment"])
@@ -48,9 +50,10 @@ public struct CSVWriter: Sendable {
         return response
     }
 
-    /// One cell as written: formula-defused, then quoted when it must be.
-    public static func field(_ value: String) -> String {
-        let cell = defused(value)
+    /// One cell as written: formula-defused, then quoted when it must be. `beginsRow` is true
+    /// for the first cell of a row that has more cells after it (see the type's comment).
+    public static func field(_ value: String, beginsRow: Bool = false) -> String {
+        let cell = defused(value, beginsRow: beginsRow)
         guard cell.unicodeScalars.contains(where: { mustQuote.contains($0) }) else { return cell }
         // Quotes are doubled scalar by scalar: a quote followed by a combining mark is one
         // Character, which a String replacement of "\"" would skip, leaving the cell open.
@@ -66,9 +69,9 @@ public struct CSVWriter: Sendable {
 
     /// `value` with `'` before every formula start that begins it, or begins a part after a
     /// `;`, CR or LF (spaces and quotes before it skipped).
-    static func defused(_ value: String) -> String {
+    static func defused(_ value: String, beginsRow: Bool) -> String {
         let scalars = value.unicodeScalars
-        if isNegativeNumber(scalars) { return value }
+        if isNegativeNumber(scalars) { return beginsRow ? "'" + value : value }
         // The usual cell: nothing to defuse at its start and no separator in it.
         if let first = scalars.first, !formulaStarts.contains(first), first != " ", first != "\"",
            !scalars.contains(where: { segmentEnds.contains($0) }) {
@@ -113,7 +116,7 @@ public struct CSVWriter: Sendable {
         var line = ""
         for (index, cell) in cells.enumerated() {
             if index > 0 { line += "," }
-            if let cell { line += Self.field(cell) }
+            if let cell { line += Self.field(cell, beginsRow: index == 0 && cells.count > 1) }
         }
         line += "\r\n"
         bytes.append(contentsOf: line.utf8)

@@ -18,6 +18,20 @@ final class FuzzRegressionTests: XCTestCase {
         XCTAssertEqual(row.unicodeScalars.filter { $0 == "\"" }.count, 4)
     }
 
+    /// csv, crash-52de485a: a negative number is written as a number, but first in a row with
+    /// more cells after it, a spreadsheet using `;` as its list separator (and `,` as its
+    /// decimal point) reads `-2,1+HYPERLINK(...)` as one formula; there it is prefixed.
+    func testANegativeNumberBeginningARowIsPrefixed() {
+        var csv = CSVWriter(header: ["days", "comment"])
+        csv.append(["-2", "1+HYPERLINK(\"http://x\")"])
+        csv.append(["3", "-2"])
+        csv.append(["-2", nil])
+        XCTAssertEqual(csv.text, "days,comment\r\n'-2,\"1+HYPERLINK(\"\"http://x\"\")\"\r\n3,-2\r\n'-2,\r\n")
+        var alone = CSVWriter(header: ["days"])
+        alone.append(["-2"])
+        XCTAssertEqual(alone.text, "days\r\n-2\r\n", "a row of one cell is that number, whatever the separator")
+    }
+
     /// json, crash-0da0f4e3 (the harness's check, not the reader, was wrong): a number past a
     /// Double's range is valid JSON that Foundation refuses; Heard reads it, and a field that
     /// wants a number refuses it by name.
