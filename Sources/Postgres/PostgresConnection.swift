@@ -17,7 +17,7 @@ import Synchronization
 /// Evented connections also take pipelines from several callers at once: each is sent as soon
 /// as it comes, with a sync of its own, and PostgreSQL answers them in order. (`PostgresPool`
 /// shares connections this way for units, and lends them whole for interactive transactions.)
-public final class PostgresConnection: @unchecked Sendable {
+public final class PostgresConnection: PostgresPipelining, @unchecked Sendable {
     // @unchecked Sendable: `handle`, the sources, `operations`, `reopening`, `statementNames`,
     // `statementCount` and `events` are read and written only on `queue` (a serial queue; the sources'
     // handlers target it), once `init` has returned, here and in the extensions in
@@ -121,17 +121,6 @@ public final class PostgresConnection: @unchecked Sendable {
                 })
             }
         }
-    }
-
-    /// Runs a statement and returns its rows.
-    public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await pipeline([query])[0].rows
-    }
-
-    /// Runs a statement and returns the number of rows it inserted, updated or deleted.
-    @discardableResult
-    public func execute(_ query: PostgresQuery) async throws -> Int {
-        try await pipeline([query])[0].rowsAffected
     }
 
     /// Runs `queries` in order in one round trip (libpq's pipeline mode) and returns the rows of

@@ -43,7 +43,7 @@ public struct PoolStats: Sendable, Equatable {
 ///
 /// Every decision above is `PoolStateMachine`'s, a value with no I/O; the pool feeds it events
 /// under one lock and carries out what it answers (opening, closing, resuming, failing).
-public final class PostgresPool: Sendable {
+public final class PostgresPool: PostgresPipelining {
     public let configuration: PostgresConfiguration
     public let size: Int
     public let acquireTimeout: Duration
@@ -125,17 +125,6 @@ public final class PostgresPool: Sendable {
     public var roundTripCount: Int { roundTrips.value }
 
     // MARK: Running statements
-
-    /// Runs one statement, as a unit (see `pipeline(_:)`), and returns its rows.
-    public func query(_ query: PostgresQuery) async throws -> [PostgresRow] {
-        try await pipeline([query])[0].rows
-    }
-
-    /// Runs one statement, as a unit (see `pipeline(_:)`), and returns the number of rows it changed.
-    @discardableResult
-    public func execute(_ query: PostgresQuery) async throws -> Int {
-        try await pipeline([query])[0].rowsAffected
-    }
 
     /// Runs `queries` as one unit: in order, in one round trip, in one transaction of their own
     /// (PostgreSQL's implicit transaction, up to the unit's sync: all of them or none), on a
