@@ -11,13 +11,25 @@ enum ClosureDays {
 
     /// The caller's tenant's calendar: bank holidays, weekends and its closure days.
     static func calendar(on tx: TenantTransaction) async throws -> WorkingDayCalendar {
-        WorkingDayCalendar(closureDays: Set(try await all(on: tx).map(\.day)))
+        try calendar(from: try await tx.query(allQuery(on: tx)))
     }
 
     static func all(on tx: TenantTransaction) async throws -> [Day] {
-        try await tx.query("SELECT day, reason FROM tenant_closure_days WHERE tenant_id = \(tx.principal.tenantID) ORDER BY day").map {
-            Day(day: try $0.decode(CalendarDate.self, column: "day"), reason: try $0.decode(String.self, column: "reason"))
-        }
+        try days(from: try await tx.query(allQuery(on: tx)))
+    }
+
+    /// The statement that reads the tenant's closure days, to send with others; `days(from:)`
+    /// and `calendar(from:)` read its rows.
+    static func allQuery(on tx: TenantTransaction) -> PostgresQuery {
+        "SELECT day, reason FROM tenant_closure_days WHERE tenant_id = \(tx.principal.tenantID) ORDER BY day"
+    }
+
+    static func days(from rows: [PostgresRow]) throws -> [Day] {
+        try rows.map { Day(day: try $0.decode(CalendarDate.self, column: "day"), reason: try $0.decode(String.self, column: "reason")) }
+    }
+
+    static func calendar(from rows: [PostgresRow]) throws -> WorkingDayCalendar {
+        WorkingDayCalendar(closureDays: Set(try days(from: rows).map(\.day)))
     }
 }
 

@@ -25,13 +25,19 @@ extension AnsweredRecord {
     static func readByID(_ access: AccessControl, _ scope: Scope, resource: AuditResource, notFound: HTTPError) -> Endpoint {
         access.secure(scope, resource: resource) { request, context in
             guard let id = UUID(uuidString: request.parameter("id")) else { throw notFound }
-            let includeFreeText = context.principal.has(.freeTextRead)
-            // The read and its audit row in one statement, one round trip (`Table.read`).
-            let record = try await context.readTransaction { tx in
-                try await table.read(id, on: tx, includeFreeText: includeFreeText, audited: resource)
-            }
-            return try answer(record, request, notFound: notFound)
+            return try await read(id, request, context, resource: resource, notFound: notFound)
         }
+    }
+
+    /// The `GET` of the record `id` (below `parent`, when it has one: of another parent it is
+    /// `notFound`): the read and its audit row in one statement, one round trip (`Table.read`).
+    static func read(_ id: UUID, below parent: ParentKey? = nil, _ request: Request, _ context: AccessContext,
+                     resource: AuditResource, notFound: HTTPError) async throws -> Response {
+        let includeFreeText = context.principal.has(.freeTextRead)
+        let record = try await context.readTransaction { tx in
+            try await table.read(id, below: parent, on: tx, includeFreeText: includeFreeText, audited: resource)
+        }
+        return try answer(record, request, notFound: notFound)
     }
 
     /// The record read, or `notFound`; 304 to a matching `If-None-Match`.

@@ -231,20 +231,38 @@ struct Table<Record: StoredRecord>: Sendable {
     /// `resource`, written only when the record is found) in the same statement: a transaction
     /// that sent nothing before is one unit, one round trip, on a shared connection. The answer
     /// exists only if its audit row commits.
-    func read(_ id: UUID, on tx: TenantTransaction, includeFreeText: Bool, audited resource: AuditResource) async throws -> Record? {
-        try await tx.queryAndCommit(auditedFindQuery(id, on: tx, includeFreeText: includeFreeText, resource: resource))
+    /// With `below`, only a record of that parent is found (a milestone of its item): one of
+    /// another parent is nil, and unaudited, as an unknown id is.
+    func read(_ id: UUID, below parent: ParentKey? = nil, on tx: TenantTransaction, includeFreeText: Bool,
+              audited resource: AuditResource) async throws -> Record? {
+        try await tx.queryAndCommit(auditedFindQuery(id, below: parent, on: tx, includeFreeText: includeFreeText, resource: resource))
             .first.map { try decode($0, includeFreeText: includeFreeText) }
     }
 
     /// The statement of `read`, to send with others (the rows that complete the record).
-    func auditedFindQuery(_ id: UUID, on tx: TenantTransaction, includeFreeText: Bool, resource: AuditResource) -> PostgresQuery {
+    func auditedFindQuery(_ id: UUID, below parent: ParentKey? = nil, on tx: TenantTransaction, includeFreeText: Bool,
+                          resource: AuditResource) -> PostgresQuery {
         let audit = AuditTrail.recordEach(of: "found", resourceID: "\(id.lowercased)", principal: tx.principal, requestID: tx.requestID,
                                           action: .read, resourceType: resource)
-        return "WITH found AS (\(findQuery(id, tenant: tx.principal.tenantID, includeFreeText: includeFreeText))), audited AS (\(audit)) SELECT * FROM found"
+        var find = findQuery(id, tenant: tx.principal.tenantID, includeFreeText: includeFreeText)
+        if let parent { find = "\(find) AND \(unsafeRaw: alias).\(unsafeRaw: parent.column) = \(parent.id)" }
+        return "WITH found AS (\(find)), audited AS (\(audit)) SELECT * FROM found"
     }
 
     private func findQuery(_ id: UUID, tenant: UUID, includeFreeText: Bool) -> SQLFragment {
         "\(unsafeRaw: select(includeFreeText: includeFreeText)) WHERE \(unsafeRaw: alias).tenant_id = \(tenant) AND \(unsafeRaw: alias).id = \(id)"
+    }
+}
+
+/// The parent a record is read below: the column of the record's own table that names it
+/// (constant SQL, never input) and the parent's id from the path.
+struct ParentKey: Sendable {
+    let column: String
+    let id: UUID
+
+    init(_ column: String, _ id: UUID) {
+        self.column = column
+        self.id = id
     }
 }
 

@@ -411,11 +411,20 @@ struct LifecycleEvent: StoredRecord {
 
     /// The history rows of `id` (a record of `resource`), oldest first.
     static func history(of resource: AuditResource, _ id: UUID, on tx: TenantTransaction, includeFreeText: Bool) async throws -> [LifecycleEvent] {
-        try await tx.query("""
-            \(unsafeRaw: table.select(includeFreeText: includeFreeText))
-             WHERE h.tenant_id = \(tx.principal.tenantID) AND h.resource_type = \(resource.rawValue) AND h.resource_id = \(id)
-             ORDER BY h.version
-            """).map { row in
+        try history(from: try await tx.query(historyQuery(of: resource, id, on: tx, includeFreeText: includeFreeText)), includeFreeText: includeFreeText)
+    }
+
+    /// The statement of `history`, to send with others; `history(from:)` reads its rows.
+    static func historyQuery(of resource: AuditResource, _ id: UUID, on tx: TenantTransaction, includeFreeText: Bool) -> PostgresQuery {
+        """
+        \(unsafeRaw: table.select(includeFreeText: includeFreeText))
+         WHERE h.tenant_id = \(tx.principal.tenantID) AND h.resource_type = \(resource.rawValue) AND h.resource_id = \(id)
+         ORDER BY h.version
+        """
+    }
+
+    static func history(from rows: [PostgresRow], includeFreeText: Bool) throws -> [LifecycleEvent] {
+        try rows.map { row in
             var event = try table.decode(row, includeFreeText: includeFreeText)
             var members: [(key: String, value: JSONValue)] = []
             if case .object(let stored) = try JSONValue.parse(Array(event.detailsText.utf8)) { members = stored }

@@ -19,11 +19,7 @@ struct ComplaintRoutes {
             var query = QueryReader(request.query, allowed: ["as_of"], paged: false)
             let asOf = query.date("as_of") ?? WorkingDayCalendar.localDay(of: context.now)
             try query.finish()
-            let complaint = try await context.transaction { tx in
-                let complaint = try await ComplaintStore.find(id, on: tx, asOf: asOf, calendar: try await ClosureDays.calendar(on: tx))
-                if complaint != nil { tx.audit(.read, .complaint, id: id.lowercased) }
-                return complaint
-            }
+            let complaint = try await context.readTransaction { tx in try await ComplaintStore.read(id, on: tx, asOf: asOf) }
             guard let complaint else { throw Self.notFound }
             return IfNoneMatch.notModified(request, etag: complaint.etag) ?? Self.answer(complaint, status: .ok)
         })

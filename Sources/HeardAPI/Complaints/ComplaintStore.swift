@@ -122,8 +122,15 @@ struct Complaint: StoredRecord {
         allowedActions = ComplaintLifecycle.allowedActions(for: self).map(\.rawValue)
     }
 
+    /// Fills in the history (after the receipt), what it tells, and what is judged as of `asOf`.
+    mutating func complete(history events: [LifecycleEvent], asOf: CalendarDate, calendar: WorkingDayCalendar) {
+        history = [receipt] + events
+        readHistory()
+        judge(asOf: asOf, calendar: calendar)
+    }
+
     /// The suspensions and extensions, from the history.
-    mutating func readHistory() {
+    private mutating func readHistory() {
         var stage = 1
         var suspensions: [Suspension] = [], extensions: [Extension] = []
         defer {
@@ -251,10 +258,23 @@ enum ComplaintStore {
     static func find(_ id: UUID, on tx: TenantTransaction, asOf: CalendarDate, calendar: WorkingDayCalendar) async throws -> Complaint? {
         let includeFreeText = tx.principal.has(.freeTextRead)
         guard var complaint = try await Complaint.table.find(id, on: tx, includeFreeText: includeFreeText) else { return nil }
-        complaint.history = [complaint.receipt]
-            + (try await LifecycleEvent.history(of: .complaint, id, on: tx, includeFreeText: includeFreeText))
-        complaint.readHistory()
-        complaint.judge(asOf: asOf, calendar: calendar)
+        complaint.complete(history: try await LifecycleEvent.history(of: .complaint, id, on: tx, includeFreeText: includeFreeText),
+                           asOf: asOf, calendar: calendar)
+        return complaint
+    }
+
+    /// `GET /v1/complaints/{id}`: the council's calendar, the complaint with its audit row, and
+    /// its history, in one unit, one round trip (see `Table.read`).
+    static func read(_ id: UUID, on tx: TenantTransaction, asOf: CalendarDate) async throws -> Complaint? {
+        let includeFreeText = tx.principal.has(.freeTextRead)
+        let rows = try await tx.queryAndCommit([
+            ClosureDays.allQuery(on: tx),
+            Complaint.table.auditedFindQuery(id, on: tx, includeFreeText: includeFreeText, resource: .complaint),
+            LifecycleEvent.historyQuery(of: .complaint, id, on: tx, includeFreeText: includeFreeText),
+        ])
+        guard var complaint = try rows[1].first.map({ try Complaint.table.decode($0, includeFreeText: includeFreeText) }) else { return nil }
+        complaint.complete(history: try LifecycleEvent.history(from: rows[2], includeFreeText: includeFreeText),
+                           asOf: asOf, calendar: try ClosureDays.calendar(from: rows[0]))
         return complaint
     }
 }

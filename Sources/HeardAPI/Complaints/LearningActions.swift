@@ -8,7 +8,7 @@ enum LearningActionStatus: String, CaseIterable, Sendable {
 
 /// What a council does about what a complaint taught it. `action` is narrative: present only
 /// for a key with `free_text:read`.
-struct LearningAction: StoredRecord {
+struct LearningAction: AnsweredRecord {
     var id = UUID.zero
     var complaintId = UUID.zero
     var action: String?
@@ -20,7 +20,7 @@ struct LearningAction: StoredRecord {
     var updatedAt = Date(timeIntervalSince1970: 0)
     var includesFreeText = false
 
-    var etag: String { ETag.of(version: version) }
+    var location: String { "/v1/complaints/\(complaintId.lowercased)/learning-actions/\(id.lowercased)" }
 
     static let table = Table<LearningAction>("complaint_learning_actions l", [
         .column("id", "l.id", \.id), .column("complaint_id", "l.complaint_id", \.complaintId), .freeText("action", "l.action", \.action),
@@ -94,21 +94,14 @@ struct LearningActionRoutes {
                 return try await LearningAction.table.find(id, on: tx, includeFreeText: includeFreeText)
             }
             guard let created else { throw ComplaintRoutes.notFound }
-            return Self.answer(created, status: .created)
+            return created.response(status: .created)
         })
         router.get("/v1/complaints/{id}/learning-actions/{action_id}", access.secure(.complaintsRead, resource: .learningAction) { request, context in
             let complaintID = try ComplaintRoutes.complaintID(request)
             guard let id = UUID(uuidString: request.parameter("action_id")) else { throw Self.notFound }
             try QueryReader(request.query, allowed: [], paged: false).finish()
-            let includeFreeText = context.principal.has(.freeTextRead)
-            let action = try await context.transaction { tx -> LearningAction? in
-                guard let action = try await LearningAction.table.find(id, on: tx, includeFreeText: includeFreeText),
-                      action.complaintId == complaintID else { return nil }
-                tx.audit(.read, .learningAction, id: id.lowercased)
-                return action
-            }
-            guard let action else { throw Self.notFound }
-            return IfNoneMatch.notModified(request, etag: action.etag) ?? Self.answer(action, status: .ok)
+            return try await LearningAction.read(id, below: ParentKey("complaint_id", complaintID), request, context,
+                                                 resource: .learningAction, notFound: Self.notFound)
         })
         router.patch("/v1/complaints/{id}/learning-actions/{action_id}", access.secure(.complaintsWrite, resource: .learningAction) { request, context in
             let complaintID = try ComplaintRoutes.complaintID(request)
@@ -134,7 +127,7 @@ struct LearningActionRoutes {
                 guard let changed = try await LearningAction.table.find(id, on: tx, includeFreeText: includeFreeText) else { throw Self.notFound }
                 return changed
             }
-            return Self.answer(changed, status: .ok)
+            return changed.response(status: .ok)
         })
     }
 
@@ -142,10 +135,4 @@ struct LearningActionRoutes {
         try await !tx.query("SELECT 1 FROM complaints WHERE tenant_id = \(tx.principal.tenantID) AND id = \(id)").isEmpty
     }
 
-    static func answer(_ action: LearningAction, status: HTTPStatus) -> Response {
-        var response = Response.json(action, status: status)
-        response.headers.add(name: "ETag", value: action.etag)
-        response.headers.add(name: "Location", value: "/v1/complaints/\(action.complaintId.lowercased)/learning-actions/\(action.id.lowercased)")
-        return response
-    }
 }

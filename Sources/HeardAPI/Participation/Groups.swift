@@ -72,9 +72,8 @@ struct GroupRoutes {
         router.get("/v1/groups/{id}/members", access.secure(.involvementRead, resource: .groupMembership, Self.members.respond))
         router.get("/v1/groups/{id}/members/{membership_id}", access.secure(.involvementRead, resource: .groupMembership) { request, context in
             let (group, id) = try Self.ids(request)
-            return try await MembershipRecord.read(request, context, resource: .groupMembership, notFound: Self.membershipNotFound) { tx, _ in
-                try await Self.findMembership(id, in: group, on: tx)
-            }
+            return try await MembershipRecord.read(id, below: ParentKey("group_id", group), request, context,
+                                                   resource: .groupMembership, notFound: Self.membershipNotFound)
         })
         router.post("/v1/groups/{id}/members/{membership_id}/leave", access.secure(.involvementWrite, resource: .groupMembership) { request, context in
             let (group, id) = try Self.ids(request)

@@ -26,9 +26,8 @@ struct ParticipantChild<Record: BelongsToParticipant>: Sendable {
         router.get("/v1/participants/{id}/\(path)", access.secure(.involvementRead, resource: resource, list.respond))
         router.get("/v1/participants/{id}/\(path)/{\(idParameter)}", access.secure(.involvementRead, resource: resource) { request, context in
             let (participant, id) = try ids(request)
-            return try await Record.read(request, context, resource: resource, notFound: notFound) { tx, _ in
-                try await find(id, of: participant, on: tx)
-            }
+            return try await Record.read(id, below: ParentKey("participant_id", participant), request, context,
+                                         resource: resource, notFound: notFound)
         })
     }
 

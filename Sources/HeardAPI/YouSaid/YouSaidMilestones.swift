@@ -58,9 +58,8 @@ struct YouSaidMilestoneRoutes {
         router.post("/v1/you-said/{id}/milestones", access.secure(.involvementWrite, resource: .youSaidMilestone, Idempotency.wrap(Self.create)))
         router.get("/v1/you-said/{id}/milestones/{milestone_id}", access.secure(.involvementRead, resource: .youSaidMilestone) { request, context in
             let (itemID, id) = try Self.ids(request)
-            return try await YouSaidMilestone.read(request, context, resource: .youSaidMilestone, notFound: Self.notFound) { tx, _ in
-                try await YouSaidMilestone.table.find(id, on: tx).flatMap { $0.itemId == itemID ? $0 : nil }
-            }
+            return try await YouSaidMilestone.read(id, below: ParentKey("item_id", itemID), request, context,
+                                                   resource: .youSaidMilestone, notFound: Self.notFound)
         })
         router.patch("/v1/you-said/{id}/milestones/{milestone_id}", access.secure(.involvementWrite, resource: .youSaidMilestone, Self.change))
     }

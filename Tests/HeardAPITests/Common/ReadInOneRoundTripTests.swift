@@ -11,17 +11,18 @@ final class ReadInOneRoundTripTests: CouncilTestCase {
 
     override func setUp() async throws {
         try await super.setUp()
-        key = try await harness.key(council, scopes: [.feedbackWrite, .feedbackRead, .involvementWrite, .involvementRead])
+        key = try await harness.key(council, scopes: [.feedbackWrite, .feedbackRead, .involvementWrite, .involvementRead,
+                                                      .complaintsWrite, .complaintsRead, .freeTextRead])
     }
 
     /// Round trips `harness` made to PostgreSQL for `GET path`, the key known already.
-    private func roundTrips(_ path: String, audited action: String = "read") async throws -> Int {
+    private func roundTrips(_ path: String, audited action: String = "read", requestID: String = "one-read-\(UUID().lowercased)") async throws -> Int {
         try await harness.app.access.keys.waitUntilListening()
         XCTAssertEqual(try harness.send("GET", path, key: key).status, 200, "the key is known from here on")
         let before = harness.app.pool.roundTripCount
-        let read = try harness.send("GET", path, key: key, headers: ["X-Request-Id": "one-read"])
+        let read = try harness.send("GET", path, key: key, headers: ["X-Request-Id": requestID])
         XCTAssertEqual(read.status, 200, read.text)
-        let audited = try await harness.auditRows(requestID: "one-read")
+        let audited = try await harness.auditRows(requestID: requestID)
         XCTAssertEqual(audited.map(\.action), [action], "the read is audited")
         return harness.app.pool.roundTripCount - before
     }
@@ -39,9 +40,61 @@ final class ReadInOneRoundTripTests: CouncilTestCase {
         XCTAssertEqual(trips, 1)
     }
 
+    /// A complaint is read with the council's calendar (its days left and whether it is overdue)
+    /// and its history, in the same unit as the record and its audit row.
+    func testAComplaintWithItsCalendarAndHistoryIsReadAndAuditedInOneRoundTrip() async throws {
+        let created = try harness.send("POST", "/v1/complaints", key: key, body: ComplaintSamples.body())
+        let id = try XCTUnwrap(created.json["id"] as? String, created.text)
+        let acknowledged = try harness.send("POST", "/v1/complaints/\(id)/transitions", key: key,
+                                            body: #"{"action":"acknowledge","on":"2025-03-04"}"#, headers: ["If-Match": "\"1\""])
+        XCTAssertEqual(acknowledged.status, 200, acknowledged.text)
+        let trips = try await roundTrips("/v1/complaints/\(id)")
+        XCTAssertEqual(trips, 1)
+        let read = try harness.send("GET", "/v1/complaints/\(id)?as_of=2025-03-05", key: key)
+        XCTAssertEqual((read.json["history"] as? [[String: Any]])?.compactMap { $0["action"] as? String }, ["receive", "acknowledge"])
+        XCTAssertEqual(read.json["working_days_left"] as? Int, 8, "5 March to 17 March, as the calendar counts")
+    }
+
+    func testASafeguardingAlertWithItsCalendarIsReadAndAuditedInOneRoundTrip() async throws {
+        let created = try harness.send("POST", "/v1/feedback", key: key,
+                                       body: FeedbackSamples.body(overrides: ["safeguarding_concern": "true", "kind": #""concern""#]))
+        let alert = try XCTUnwrap((created.json["safeguarding_alert"] as? [String: Any])?["id"] as? String, created.text)
+        let trips = try await roundTrips("/v1/safeguarding-alerts/\(alert)")
+        XCTAssertEqual(trips, 1)
+    }
+
+    /// A record kept below another (a consent below its participant, a learning action below
+    /// its complaint) is read in one statement that names the parent too: below another
+    /// parent it is not found, and no read is audited.
+    func testARecordBelowAParentIsReadInOneRoundTripAndNotFoundBelowAnother() async throws {
+        let participant = try ParticipationSamples.makeParticipant(harness, key: key)
+        let consent = try ParticipationSamples.giveConsent(harness, key: key, to: participant)
+        let consentTrips = try await roundTrips("/v1/participants/\(participant)/consents/\(consent)")
+        XCTAssertEqual(consentTrips, 1)
+
+        let complaint = try XCTUnwrap(try harness.send("POST", "/v1/complaints", key: key, body: ComplaintSamples.body()).json["id"] as? String)
+        let added = try harness.send("POST", "/v1/complaints/\(complaint)/learning-actions", key: key,
+                                     body: #"{"action":"Tell young people when their worker changes","owner_team":"north"}"#)
+        let action = try XCTUnwrap(added.json["id"] as? String, added.text)
+        let actionTrips = try await roundTrips("/v1/complaints/\(complaint)/learning-actions/\(action)")
+        XCTAssertEqual(actionTrips, 1)
+
+        let other = try ParticipationSamples.makeParticipant(harness, key: key)
+        let otherComplaint = try XCTUnwrap(try harness.send("POST", "/v1/complaints", key: key,
+                                                            body: ComplaintSamples.body(externalID: "case-2")).json["id"] as? String)
+        for (path, record) in [("/v1/participants/\(other)/consents/\(consent)", consent),
+                               ("/v1/complaints/\(otherComplaint)/learning-actions/\(action)", action)] {
+            let read = try harness.send("GET", path, key: key, headers: ["X-Request-Id": "below-another"])
+            XCTAssertEqual(read.status, 404, path)
+            XCTAssertFalse(read.text.contains(record), "nothing of the record is answered")
+            let audited = try await harness.auditRows(requestID: "below-another")
+            XCTAssertFalse(audited.contains { $0.action == "read" && $0.outcome == "success" }, "\(path): \(audited)")
+        }
+    }
+
     func testAPageOfAListIsReadAndAuditedInOneRoundTrip() async throws {
         for _ in 0..<3 { _ = try ParticipationSamples.makeParticipant(harness, key: key) }
-        let trips = try await roundTrips("/v1/participants?limit=2", audited: "list")
+        let trips = try await roundTrips("/v1/participants?limit=2", audited: "list", requestID: "one-read")
         XCTAssertEqual(trips, 1)
         let superuser = PostgresPool(configuration: harness.database.configuration, size: 1)
         defer { superuser.shutdown() }
