@@ -235,12 +235,21 @@ struct Table<Record: StoredRecord>: Sendable {
     /// another parent is nil, and unaudited, as an unknown id is.
     func read(_ id: UUID, below parent: ParentKey? = nil, on tx: TenantTransaction, includeFreeText: Bool,
               audited resource: AuditResource) async throws -> Record? {
-        try await tx.queryAndCommit(auditedFindQuery(id, below: parent, on: tx, includeFreeText: includeFreeText, resource: resource))
-            .first.map { try decode($0, includeFreeText: includeFreeText) }
+        try await read(id, below: parent, on: tx, includeFreeText: includeFreeText, audited: resource, with: [])?.record
     }
 
-    /// The statement of `read`, to send with others (the rows that complete the record).
-    func auditedFindQuery(_ id: UUID, below parent: ParentKey? = nil, on tx: TenantTransaction, includeFreeText: Bool,
+    /// `read`, with the statements that complete the record (its history, the council's
+    /// calendar) sent in the same unit: the record, and the rows of each of `companions`.
+    func read(_ id: UUID, below parent: ParentKey? = nil, on tx: TenantTransaction, includeFreeText: Bool, audited resource: AuditResource,
+              with companions: [PostgresQuery]) async throws -> (record: Record, companions: [[PostgresRow]])? {
+        let rows = try await tx.queryAndCommit([auditedFindQuery(id, below: parent, on: tx, includeFreeText: includeFreeText, resource: resource)]
+                                               + companions)
+        guard let record = try rows[0].first.map({ try decode($0, includeFreeText: includeFreeText) }) else { return nil }
+        return (record, Array(rows.dropFirst()))
+    }
+
+    /// The statement of `read`: the record, and its audit row when it is found.
+    private func auditedFindQuery(_ id: UUID, below parent: ParentKey? = nil, on tx: TenantTransaction, includeFreeText: Bool,
                           resource: AuditResource) -> PostgresQuery {
         let audit = AuditTrail.recordEach(of: "found", resourceID: "\(id.lowercased)", principal: tx.principal, requestID: tx.requestID,
                                           action: .read, resourceType: resource)

@@ -267,13 +267,10 @@ enum ComplaintStore {
     /// its history, in one unit, one round trip (see `Table.read`).
     static func read(_ id: UUID, on tx: TenantTransaction, asOf: CalendarDate) async throws -> Complaint? {
         let includeFreeText = tx.principal.has(.freeTextRead)
-        let rows = try await tx.queryAndCommit([
-            ClosureDays.allQuery(on: tx),
-            Complaint.table.auditedFindQuery(id, on: tx, includeFreeText: includeFreeText, resource: .complaint),
-            LifecycleEvent.historyQuery(of: .complaint, id, on: tx, includeFreeText: includeFreeText),
-        ])
-        guard var complaint = try rows[1].first.map({ try Complaint.table.decode($0, includeFreeText: includeFreeText) }) else { return nil }
-        complaint.complete(history: try LifecycleEvent.history(from: rows[2], includeFreeText: includeFreeText),
+        guard var (complaint, rows) = try await Complaint.table.read(id, on: tx, includeFreeText: includeFreeText, audited: .complaint, with: [
+            ClosureDays.allQuery(on: tx), LifecycleEvent.historyQuery(of: .complaint, id, on: tx, includeFreeText: includeFreeText),
+        ]) else { return nil }
+        complaint.complete(history: try LifecycleEvent.history(from: rows[1], includeFreeText: includeFreeText),
                            asOf: asOf, calendar: try ClosureDays.calendar(from: rows[0]))
         return complaint
     }

@@ -317,13 +317,9 @@ enum FeedbackStore {
     /// `GET /v1/feedback/{id}`: the record, its audit row and its responses in one unit, one
     /// round trip (see `Table.read`).
     static func read(_ id: UUID, on tx: TenantTransaction, includeFreeText: Bool) async throws -> FeedbackRecord? {
-        let table = FeedbackRecord.table
-        let rows = try await tx.queryAndCommit([
-            table.auditedFindQuery(id, on: tx, includeFreeText: includeFreeText, resource: .feedback),
-            responsesQuery(of: [id], tenant: tx.principal.tenantID),
-        ])
-        guard var record = try rows[0].first.map({ try table.decode($0, includeFreeText: includeFreeText) }) else { return nil }
-        record.responses = try responses(in: rows[1])[id] ?? []
+        guard var (record, rows) = try await FeedbackRecord.table.read(id, on: tx, includeFreeText: includeFreeText, audited: .feedback,
+                                                                       with: [responsesQuery(of: [id], tenant: tx.principal.tenantID)]) else { return nil }
+        record.responses = try responses(in: rows[0])[id] ?? []
         return record
     }
 }

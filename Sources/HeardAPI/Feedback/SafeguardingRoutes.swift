@@ -68,11 +68,8 @@ struct SafeguardingRoutes {
     /// row, in one unit, one round trip (see `Table.read`).
     static func read(_ id: UUID, on tx: TenantTransaction, now: Date) async throws -> SafeguardingAlert? {
         let includeFreeText = tx.principal.has(.freeTextRead)
-        let rows = try await tx.queryAndCommit([
-            ClosureDays.allQuery(on: tx),
-            SafeguardingAlert.table.auditedFindQuery(id, on: tx, includeFreeText: includeFreeText, resource: .safeguardingAlert),
-        ])
-        guard var alert = try rows[1].first.map({ try SafeguardingAlert.table.decode($0, includeFreeText: includeFreeText) }) else { return nil }
+        guard var (alert, rows) = try await SafeguardingAlert.table.read(id, on: tx, includeFreeText: includeFreeText, audited: .safeguardingAlert,
+                                                                        with: [ClosureDays.allQuery(on: tx)]) else { return nil }
         alert.judge(by: SafeguardingRule(calendar: try ClosureDays.calendar(from: rows[0])), at: now)
         return alert
     }
