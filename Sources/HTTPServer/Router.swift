@@ -100,32 +100,35 @@ public struct Router: Responder {
     }
 
     /// A path template and every method it answers: the routes sharing one template, compiled
-    /// for matching without making a String per path segment.
-    struct Resource: Sendable {
+    /// for matching without making a String per path segment. A class, immutable once made: a
+    /// request's match passes over many, and a reference is one retain where a struct of
+    /// strings and arrays is several.
+    final class Resource: Sendable {
         enum Pattern: Sendable {
             case literal(String, bytes: [UInt8])
             case parameter(String)
         }
 
-        var template: String
-        var patterns: [Pattern]
+        let template: String
+        let patterns: [Pattern]
         /// In the order the routes were sorted in, which decides the first that answers a method.
-        var methods: [(method: String, handler: Handler)]
+        let methods: [(method: String, handler: Handler)]
         /// The `Allow` header for 405 and OPTIONS answers.
-        var allow: String
-        var hasParameters: Bool
-        var isASCII: Bool
+        let allow: String
+        let hasParameters: Bool
+        let isASCII: Bool
 
-        init(route: Route) {
-            template = route.template
-            patterns = route.segments.map { segment in
+        /// `routes` share one template.
+        init(routes: [Route]) {
+            template = routes[0].template
+            patterns = routes[0].segments.map { segment in
                 switch segment {
                 case .literal(let text): .literal(text, bytes: Array(text.utf8))
                 case .parameter(let name): .parameter(name)
                 }
             }
-            methods = [(route.method, route.handler)]
-            allow = ""
+            methods = routes.map { ($0.method, $0.handler) }
+            allow = Router.allowHeader(routes.map(\.method))
             hasParameters = patterns.contains { if case .parameter = $0 { true } else { false } }
             isASCII = template.utf8.allSatisfy { $0 < 0x80 }
         }
@@ -200,8 +203,9 @@ public struct Router: Responder {
     /// Every route, in the order they were added (HEAD and OPTIONS, which the router answers
     /// itself, are not listed).
     public let routes: [RouteDescription]
-    /// Most specific first (see `Route.specificity`).
-    private let resources: [Resource]
+    /// The resources whose templates have `n` segments at index `n` (a path matches only a
+    /// template of as many segments), each list most specific first (see `Route.specificity`).
+    private let resourcesBySegmentCount: [[Resource]]
     /// False when a template has non-ASCII text: String comparison (canonical equivalence) then
     /// decides, and byte comparison could disagree with it.
     private let matchesBytes: Bool
@@ -210,18 +214,15 @@ public struct Router: Responder {
 
     init(routes: [Route], cors: CORSPolicy, mapError: @escaping @Sendable (any Error) -> HTTPError?) {
         self.routes = routes.map { RouteDescription(method: $0.method, template: $0.template, metadata: $0.metadata) }
-        var resources: [Resource] = []
+        var templates: [String] = [], routesOf: [String: [Route]] = [:]
         for route in routes.sorted(by: { $1.specificity.lexicographicallyPrecedes($0.specificity) }) {
-            if let index = resources.firstIndex(where: { $0.template == route.template }) {
-                resources[index].methods.append((route.method, route.handler))
-            } else {
-                resources.append(Resource(route: route))
-            }
+            if routesOf[route.template] == nil { templates.append(route.template) }
+            routesOf[route.template, default: []].append(route)
         }
-        for index in resources.indices {
-            resources[index].allow = Self.allowHeader(resources[index].methods.map(\.method))
-        }
-        self.resources = resources
+        let resources = templates.map { Resource(routes: routesOf[$0]!) }
+        var bySegmentCount = Array(repeating: [Resource](), count: (resources.map(\.patterns.count).max() ?? 0) + 1)
+        for resource in resources { bySegmentCount[resource.patterns.count].append(resource) }
+        self.resourcesBySegmentCount = bySegmentCount
         self.matchesBytes = resources.allSatisfy(\.isASCII)
         self.cors = cors
         self.mapError = mapError
@@ -246,14 +247,22 @@ public struct Router: Responder {
             var path = path
             let match = path.withUTF8 { bytes -> Match? in
                 // Without escapes and in ASCII, a segment's bytes are its decoded text.
-                guard !bytes.contains(where: { $0 == UInt8(ascii: "%") || $0 >= 0x80 }) else { return nil }
-                guard let resource = resources.first(where: { $0.matches(bytes) }) else { return .notFound }
-                return .found(resource, parameters: resource.hasParameters ? resource.parameters(in: bytes) : [:])
+                var segmentCount = 0
+                for byte in bytes {
+                    if byte == UInt8(ascii: "%") || byte >= 0x80 { return nil }
+                    if byte == UInt8(ascii: "/") { segmentCount += 1 }  // each `/` begins a segment
+                }
+                guard segmentCount < resourcesBySegmentCount.count else { return .notFound }
+                for resource in resourcesBySegmentCount[segmentCount] where resource.matches(bytes) {
+                    return .found(resource, parameters: resource.hasParameters ? resource.parameters(in: bytes) : [:])
+                }
+                return .notFound
             }
             if let match { return match }
         }
         guard let segments = Self.decodedSegments(of: path) else { return .invalidEncoding }
-        for resource in resources {
+        guard segments.count < resourcesBySegmentCount.count else { return .notFound }
+        for resource in resourcesBySegmentCount[segments.count] {
             if let parameters = resource.parameters(matching: segments) { return .found(resource, parameters: parameters) }
         }
         return .notFound

@@ -171,6 +171,10 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(response.json["title"] as? String, "Not Found")
         XCTAssertNotNil(response.json["detail"] as? String)
         XCTAssertEqual(response.json["type"] as? String, "about:blank")
+        // Paths of more segments than any route, fewer, or as many as a route but not its own.
+        for path in ["/items/3/more", "/items/3/more/and/more/and/more", "/items/caf%C3%A9/x/y/z", "/", "/items/3/", "/hello/"] {
+            XCTAssertEqual(try roundTrip(server.port, "GET \(path) HTTP/1.1\r\nHost: x\r\n\r\n").status, 404, path)
+        }
     }
 
     func testWrongMethodIs405WithAllow() throws {
