@@ -14,9 +14,8 @@ struct VacancyRoutes {
         router.get("/v1/vacancies", access.secure(.involvementRead, resource: .vacancy, Self.list.respond))
         router.get("/v1/vacancies/{id}", access.secure(.involvementRead, resource: .vacancy) { request, context in
             guard let id = UUID(uuidString: request.parameter("id")) else { throw VacancyStore.notFound }
-            return try await Vacancy.read(request, context, resource: .vacancy, notFound: VacancyStore.notFound) { tx, _ in
-                try await VacancyStore.find(id, on: tx)
-            }
+            let vacancy = try await context.readTransaction { tx in try await VacancyStore.read(id, on: tx) }
+            return try Vacancy.answer(vacancy, request, notFound: VacancyStore.notFound)
         })
         router.patch("/v1/vacancies/{id}", access.secure(.involvementWrite, resource: .vacancy, Self.correct))
         router.put("/v1/vacancies/{id}/youth-panel", access.secure(.involvementWrite, resource: .vacancy, YouthPanelRoutes.put))

@@ -163,20 +163,49 @@ enum VacancyStore {
         return vacancies.first
     }
 
+    /// `GET /v1/vacancies/{id}`: the vacancy with its audit row, the council's calendar and
+    /// what completes the vacancy, in one unit, one round trip (see `Table.read`).
+    static func read(_ id: UUID, on tx: TenantTransaction) async throws -> Vacancy? {
+        guard let (vacancy, rows) = try await Vacancy.table.read(id, on: tx, includeFreeText: tx.principal.has(.freeTextRead), audited: .vacancy,
+                                                                with: [ClosureDays.allQuery(on: tx)] + completionQueries(of: [id], on: tx))
+        else { return nil }
+        var vacancies = [vacancy]
+        try complete(&vacancies, calendar: try ClosureDays.calendar(from: rows[0]), completion: Array(rows.dropFirst()), on: tx)
+        return vacancies.first
+    }
+
     /// Fills in what is kept in other tables or worked out: the panel's members and questions,
     /// the youth ranking, whether the youth panel's choice was appointed, the working days
     /// after the decision day up to and including the day young people were told.
     static func complete(_ vacancies: inout [Vacancy], calendar: WorkingDayCalendar, on tx: TenantTransaction) async throws {
         let ids = vacancies.map(\.id)
         guard !ids.isEmpty else { return }
+        var completion: [[PostgresRow]] = []
+        for query in completionQueries(of: ids, on: tx) { completion.append(try await tx.query(query)) }
+        try complete(&vacancies, calendar: calendar, completion: completion, on: tx)
+    }
+
+    /// The statements whose rows complete the vacancies `ids`: panel members, questions, score
+    /// totals, in the order `complete(_:calendar:completion:on:)` reads them.
+    static func completionQueries(of ids: [UUID], on tx: TenantTransaction) -> [PostgresQuery] {
         let tenant = tx.principal.tenantID
         let includeFreeText = tx.principal.has(.freeTextRead)
-        var members: [UUID: [Vacancy.Member]] = [:]
-        for row in try await tx.query("""
+        return ["""
             SELECT vacancy_id, participant_id, trained, \(unsafeRaw: includeFreeText ? "waiver_reason" : "NULL::text") AS waiver_reason,
                    waiver_recorded_by
               FROM youth_panel_members WHERE tenant_id = \(tenant) AND vacancy_id = ANY(\(ids)::uuid[]) ORDER BY vacancy_id, position
-            """) {
+            """, """
+            SELECT vacancy_id, code, wording FROM youth_panel_questions
+             WHERE tenant_id = \(tenant) AND vacancy_id = ANY(\(ids)::uuid[]) ORDER BY vacancy_id, position
+            """, scoreTotalsQuery(of: ids, on: tx)]
+    }
+
+    /// `vacancies` completed from the rows of `completionQueries`.
+    private static func complete(_ vacancies: inout [Vacancy], calendar: WorkingDayCalendar, completion: [[PostgresRow]],
+                                 on tx: TenantTransaction) throws {
+        let includeFreeText = tx.principal.has(.freeTextRead)
+        var members: [UUID: [Vacancy.Member]] = [:]
+        for row in completion[0] {
             let waiver = try row.decode(UUID?.self, column: "waiver_recorded_by").map {
                 Vacancy.Member.Waiver(reason: try row.decode(String?.self, column: "waiver_reason"), recordedBy: $0, includesFreeText: includeFreeText)
             }
@@ -185,14 +214,11 @@ enum VacancyStore {
                 waiver: waiver))
         }
         var questions: [UUID: [Vacancy.Question]] = [:]
-        for row in try await tx.query("""
-            SELECT vacancy_id, code, wording FROM youth_panel_questions
-             WHERE tenant_id = \(tenant) AND vacancy_id = ANY(\(ids)::uuid[]) ORDER BY vacancy_id, position
-            """) {
+        for row in completion[1] {
             questions[try row.decode(UUID.self, column: "vacancy_id"), default: []].append(Vacancy.Question(
                 code: try row.decode(String.self, column: "code"), wording: try row.decode(String.self, column: "wording")))
         }
-        let totals = try await scoreTotals(of: ids, on: tx)
+        let totals = try scoreTotals(from: completion[2])
         for index in vacancies.indices {
             let id = vacancies[index].id
             vacancies[index].youthPanel?.members = members[id] ?? []
@@ -210,12 +236,20 @@ enum VacancyStore {
 
     /// Each vacancy's candidates' scores, summed.
     static func scoreTotals(of ids: [UUID], on tx: TenantTransaction) async throws -> [UUID: [YouthRanking.Total]] {
+        try scoreTotals(from: try await tx.query(scoreTotalsQuery(of: ids, on: tx)))
+    }
+
+    private static func scoreTotalsQuery(of ids: [UUID], on tx: TenantTransaction) -> PostgresQuery {
+        """
+        SELECT vacancy_id, candidate_ref, sum(score)::int AS sum, count(*)::int AS count FROM youth_panel_scores
+         WHERE tenant_id = \(tx.principal.tenantID) AND vacancy_id = ANY(\(ids)::uuid[])
+         GROUP BY vacancy_id, candidate_ref
+        """
+    }
+
+    private static func scoreTotals(from rows: [PostgresRow]) throws -> [UUID: [YouthRanking.Total]] {
         var totals: [UUID: [YouthRanking.Total]] = [:]
-        for row in try await tx.query("""
-            SELECT vacancy_id, candidate_ref, sum(score)::int AS sum, count(*)::int AS count FROM youth_panel_scores
-             WHERE tenant_id = \(tx.principal.tenantID) AND vacancy_id = ANY(\(ids)::uuid[])
-             GROUP BY vacancy_id, candidate_ref
-            """) {
+        for row in rows {
             totals[try row.decode(UUID.self, column: "vacancy_id"), default: []].append(YouthRanking.Total(
                 candidate: try row.decode(String.self, column: "candidate_ref"), sum: try row.decode(Int.self, column: "sum"),
                 count: try row.decode(Int.self, column: "count")))

@@ -63,6 +63,24 @@ final class ReadInOneRoundTripTests: CouncilTestCase {
         XCTAssertEqual(trips, 1)
     }
 
+    /// A vacancy is read with the council's calendar and its panel's members, questions and
+    /// score totals (the youth ranking), in the same unit as the record and its audit row.
+    func testAVacancyWithItsPanelAndRankingIsReadAndAuditedInOneRoundTrip() async throws {
+        let vacancy = try RecruitmentSamples.makeVacancy(harness, key: key)
+        let member = try RecruitmentSamples.makeMember(harness, key: key)
+        XCTAssertEqual(try RecruitmentSamples.putPanel(harness, key: key, vacancy, RecruitmentSamples.panel(members: [(member, nil)])).status, 200)
+        try RecruitmentSamples.addCandidates(harness, key: key, vacancy, ["A", "B"])
+        let scored = try harness.send("PUT", "/v1/vacancies/\(vacancy)/youth-panel/scores", key: key,
+                                      body: RecruitmentSamples.flatScores([("A", 3), ("B", 5)], members: [member]))
+        XCTAssertEqual(scored.status, 200, scored.text)
+        let trips = try await roundTrips("/v1/vacancies/\(vacancy)")
+        XCTAssertEqual(trips, 1)
+        let read = try harness.send("GET", "/v1/vacancies/\(vacancy)", key: key)
+        XCTAssertEqual(((read.json["youth_panel"] as? [String: Any])?["members"] as? [[String: Any]])?.count, 1)
+        XCTAssertEqual(((read.json["youth_panel"] as? [String: Any])?["questions"] as? [[String: Any]])?.count, 2)
+        XCTAssertEqual((read.json["youth_ranking"] as? [[String: Any]])?.compactMap { $0["candidate"] as? String }, ["B", "A"])
+    }
+
     /// A record kept below another (a consent below its participant, a learning action below
     /// its complaint) is read in one statement that names the parent too: below another
     /// parent it is not found, and no read is audited.
