@@ -150,14 +150,20 @@ enum CommissioningTender {
         }
     }
 
-    /// The project's tender, worked out, or nil when none is recorded.
-    static func answer(for project: CommissioningProject, on tx: TenantTransaction, includeFreeText: Bool) async throws -> Answer? {
+    /// The statement of the project's young commissioners, to send with others.
+    static func panelQuery(of project: UUID, on tx: TenantTransaction, includeFreeText: Bool) -> PostgresQuery {
+        """
+        \(unsafeRaw: YoungCommissioner.table.select(includeFreeText: includeFreeText))
+         WHERE y.tenant_id = \(tx.principal.tenantID) AND y.project_id = \(project) ORDER BY y.position
+        """
+    }
+
+    /// The project's tender, worked out from the project as stored and the rows of `panelQuery`;
+    /// nil when none is recorded.
+    static func answer(for project: CommissioningProject, panel rows: [PostgresRow], includeFreeText: Bool) throws -> Answer? {
         guard let text = project.storedTender, let weight = project.youthWeightPercent, let day = project.tenderRecordedOn else { return nil }
         let stored = try Stored.decode(text)
-        let panel = try await tx.query("""
-            \(unsafeRaw: YoungCommissioner.table.select(includeFreeText: includeFreeText))
-             WHERE y.tenant_id = \(tx.principal.tenantID) AND y.project_id = \(project.id) ORDER BY y.position
-            """).map { try YoungCommissioner.table.decode($0, includeFreeText: includeFreeText) }
+        let panel = try rows.map { try YoungCommissioner.table.decode($0, includeFreeText: includeFreeText) }
         return Answer(recordedOn: day, youthWeightPercent: weight, criteria: stored.criteria, youngCommissioners: panel,
                       bids: evaluate(stored, youthWeight: weight), youthScores: stored.scores)
     }

@@ -128,34 +128,39 @@ enum Involvement {
     }
 
     /// The project's involvement at each stage young people take part in, in stage order.
-    static func byStage(of project: UUID, on tx: TenantTransaction) async throws -> [StageInvolvement] {
-        let rows = try await tx.query("""
-            SELECT i.id, i.activity_id, i.stage, count(h.participant_id)::int AS participants,
-                   coalesce(sum(h.hours), 0)::numeric(12, 2)::text AS hours,
-                   array_agg(h.participant_id) FILTER (WHERE h.participant_id IS NOT NULL) AS who
-              FROM commissioning_involvement i
-              LEFT JOIN commissioning_involvement_hours h ON h.tenant_id = i.tenant_id AND h.involvement_id = i.id
-             WHERE i.tenant_id = \(tx.principal.tenantID) AND i.project_id = \(project)
-             GROUP BY i.id, i.activity_id, i.stage, i.seq
-             ORDER BY i.seq
-            """)
+    /// The statement of it, to send with others; `byStage(from:)` reads its rows. An activity
+    /// the key cannot see (row-level security) counts at rung 0.
+    static func byStageQuery(of project: UUID, on tx: TenantTransaction) -> PostgresQuery {
+        """
+        SELECT i.id, i.activity_id, i.stage, a.harts_rung, count(h.participant_id)::int AS participants,
+               coalesce(sum(h.hours), 0)::numeric(12, 2)::text AS hours,
+               array_agg(h.participant_id) FILTER (WHERE h.participant_id IS NOT NULL) AS who
+          FROM commissioning_involvement i
+          LEFT JOIN activities a ON a.tenant_id = i.tenant_id AND a.id = i.activity_id
+          LEFT JOIN commissioning_involvement_hours h ON h.tenant_id = i.tenant_id AND h.involvement_id = i.id
+         WHERE i.tenant_id = \(tx.principal.tenantID) AND i.project_id = \(project)
+         GROUP BY i.id, i.activity_id, i.stage, i.seq, a.harts_rung
+         ORDER BY i.seq
+        """
+    }
+
+    static func byStage(from rows: [PostgresRow]) throws -> [StageInvolvement] {
         struct Link {
-            var id: UUID, activity: UUID, stage: String, participants: Int, hours: Int, who: [UUID]
+            var id: UUID, activity: UUID, stage: String, rung: Int, participants: Int, hours: Int, who: [UUID]
         }
         let links = try rows.map { row in
             Link(id: try row.decode(UUID.self, column: "id"), activity: try row.decode(UUID.self, column: "activity_id"),
-                 stage: try row.decode(String.self, column: "stage"), participants: try row.decode(Int.self, column: "participants"),
+                 stage: try row.decode(String.self, column: "stage"), rung: try row.decode(Int?.self, column: "harts_rung") ?? 0,
+                 participants: try row.decode(Int.self, column: "participants"),
                  hours: FieldReader.scaled(try row.decode(String.self, column: "hours"), places: 2) ?? 0,
                  who: try row.decode([UUID]?.self, column: "who") ?? [])
         }
-        let activities = try await ActivityRecord.find(Array(Set(links.map(\.activity))), on: tx)
         return ProjectStage.involving.map { stage in
             let here = links.filter { $0.stage == stage.rawValue }
             let entries = here.map { link in
-                let rung = activities[link.activity]?.hartsRung ?? 0
-                return StageInvolvement.Activity(
-                    involvementId: link.id, activityId: link.activity, hartsRung: rung,
-                    hartsRungName: HartsRung(rawValue: rung)?.code ?? "", participants: link.participants,
+                StageInvolvement.Activity(
+                    involvementId: link.id, activityId: link.activity, hartsRung: link.rung,
+                    hartsRungName: HartsRung(rawValue: link.rung)?.code ?? "", participants: link.participants,
                     hours: Fraction(scaled: link.hours, places: 2).decimal())
             }
             let highest = entries.map(\.hartsRung).max()

@@ -57,9 +57,8 @@ struct CommissioningRoutes {
     static func read(_ request: Request, _ context: AccessContext) async throws -> Response {
         let id = try ProjectStore.projectID(request)
         try QueryReader(request.query, allowed: [], paged: false).finish()
-        return try await CommissioningProject.read(request, context, resource: .commissioningProject, notFound: ProjectStore.notFound) { tx, _ in
-            try await ProjectStore.find(id, on: tx)
-        }
+        let project = try await context.readTransaction { tx in try await ProjectStore.read(id, on: tx) }
+        return try CommissioningProject.answer(project, request, notFound: ProjectStore.notFound)
     }
 
     /// `PATCH` with `If-Match`: the title, service, service area and budget band.

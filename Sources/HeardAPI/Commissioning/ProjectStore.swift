@@ -126,12 +126,38 @@ enum ProjectStore {
     /// One project of the caller's tenant (and organisation), whole: its involvement per stage,
     /// its tender and its history; nil when the key cannot see it.
     static func find(_ id: UUID, on tx: TenantTransaction) async throws -> CommissioningProject? {
+        guard let project = try await CommissioningProject.table.find(id, on: tx, includeFreeText: tx.principal.has(.freeTextRead))
+        else { return nil }
+        var rows: [[PostgresRow]] = []
+        for query in completionQueries(of: id, on: tx) { rows.append(try await tx.query(query)) }
+        return try complete(project, completion: rows, on: tx)
+    }
+
+    /// `GET /v1/commissioning-projects/{id}`: the project with its audit row, its involvement,
+    /// young commissioners and history, in one unit, one round trip (see `Table.read`).
+    static func read(_ id: UUID, on tx: TenantTransaction) async throws -> CommissioningProject? {
+        guard let (project, rows) = try await CommissioningProject.table.read(
+            id, on: tx, includeFreeText: tx.principal.has(.freeTextRead), audited: .commissioningProject,
+            with: completionQueries(of: id, on: tx))
+        else { return nil }
+        return try complete(project, completion: rows, on: tx)
+    }
+
+    /// The statements whose rows complete the project `id`: involvement by stage, the tender's
+    /// young commissioners, the history, in the order `complete` reads them.
+    private static func completionQueries(of id: UUID, on tx: TenantTransaction) -> [PostgresQuery] {
         let includeFreeText = tx.principal.has(.freeTextRead)
-        guard var project = try await CommissioningProject.table.find(id, on: tx, includeFreeText: includeFreeText) else { return nil }
-        project.involvement = try await Involvement.byStage(of: id, on: tx)
-        project.tender = try await CommissioningTender.answer(for: project, on: tx, includeFreeText: includeFreeText)
-        project.history = [project.creation]
-            + (try await LifecycleEvent.history(of: .commissioningProject, id, on: tx, includeFreeText: includeFreeText))
+        return [Involvement.byStageQuery(of: id, on: tx), CommissioningTender.panelQuery(of: id, on: tx, includeFreeText: includeFreeText),
+                LifecycleEvent.historyQuery(of: .commissioningProject, id, on: tx, includeFreeText: includeFreeText)]
+    }
+
+    private static func complete(_ project: CommissioningProject, completion: [[PostgresRow]], on tx: TenantTransaction) throws
+        -> CommissioningProject {
+        let includeFreeText = tx.principal.has(.freeTextRead)
+        var project = project
+        project.involvement = try Involvement.byStage(from: completion[0])
+        project.tender = try CommissioningTender.answer(for: project, panel: completion[1], includeFreeText: includeFreeText)
+        project.history = [project.creation] + (try LifecycleEvent.history(from: completion[2], includeFreeText: includeFreeText))
         return project
     }
 

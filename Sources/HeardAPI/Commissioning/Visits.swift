@@ -107,16 +107,28 @@ struct VisitRoutes {
     /// judges them as of the list's day.
     static func complete(_ visits: inout [Visit], on tx: TenantTransaction, asOf: CalendarDate? = nil) async throws {
         guard !visits.isEmpty else { return }
+        var completion: [[PostgresRow]] = []
+        for query in completionQueries(of: visits.map(\.id), on: tx) { completion.append(try await tx.query(query)) }
+        try complete(&visits, completion: completion, on: tx, asOf: asOf)
+    }
+
+    /// The statements whose rows complete the visits `ids`: visitors, then recommendations, in
+    /// the order `complete(_:completion:on:asOf:)` reads them.
+    private static func completionQueries(of ids: [UUID], on tx: TenantTransaction) -> [PostgresQuery] {
+        ["""
+        SELECT visit_id, participant_id FROM commissioning_visitors
+         WHERE tenant_id = \(tx.principal.tenantID) AND visit_id = ANY(\(ids)::uuid[]) ORDER BY visit_id, position
+        """, """
+        \(unsafeRaw: Recommendation.table.select(includeFreeText: tx.principal.has(.freeTextRead)))
+         WHERE r.tenant_id = \(tx.principal.tenantID) AND r.visit_id = ANY(\(ids)::uuid[]) ORDER BY r.visit_id, r.position
+        """]
+    }
+
+    /// `visits` completed from the rows of `completionQueries`.
+    private static func complete(_ visits: inout [Visit], completion: [[PostgresRow]], on tx: TenantTransaction, asOf: CalendarDate?) throws {
         let includeFreeText = tx.principal.has(.freeTextRead)
-        let ids = visits.map(\.id)
-        let visitors = try await tx.query("""
-            SELECT visit_id, participant_id FROM commissioning_visitors
-             WHERE tenant_id = \(tx.principal.tenantID) AND visit_id = ANY(\(ids)::uuid[]) ORDER BY visit_id, position
-            """).map { (try $0.decode(UUID.self, column: "visit_id"), try $0.decode(UUID.self, column: "participant_id")) }
-        let recommendations = try await tx.query("""
-            \(unsafeRaw: Recommendation.table.select(includeFreeText: includeFreeText))
-             WHERE r.tenant_id = \(tx.principal.tenantID) AND r.visit_id = ANY(\(ids)::uuid[]) ORDER BY r.visit_id, r.position
-            """).map { try Recommendation.table.decode($0, includeFreeText: includeFreeText) }
+        let visitors = try completion[0].map { (try $0.decode(UUID.self, column: "visit_id"), try $0.decode(UUID.self, column: "participant_id")) }
+        let recommendations = try completion[1].map { try Recommendation.table.decode($0, includeFreeText: includeFreeText) }
         for index in visits.indices {
             let id = visits[index].id
             visits[index].visitors = visitors.filter { $0.0 == id }.map { $0.1.lowercased }
@@ -132,6 +144,17 @@ struct VisitRoutes {
         return visits.first
     }
 
+    /// `GET /v1/visits/{id}`: the visit with its audit row, its visitors and recommendations, in
+    /// one unit, one round trip (see `Table.read`).
+    static func read(_ id: UUID, on tx: TenantTransaction, asOf: CalendarDate) async throws -> Visit? {
+        guard let (visit, rows) = try await Visit.table.read(id, on: tx, includeFreeText: false, audited: .commissioningVisit,
+                                                            with: completionQueries(of: [id], on: tx))
+        else { return nil }
+        var visits = [visit]
+        try complete(&visits, completion: rows, on: tx, asOf: asOf)
+        return visits.first
+    }
+
     static func visitID(_ request: Request) throws(HTTPError) -> UUID {
         guard let id = UUID(uuidString: request.parameter("id")) else { throw notFound }
         return id
@@ -142,9 +165,8 @@ struct VisitRoutes {
         var query = QueryReader(request.query, allowed: ["as_of"], paged: false)
         let asOf = query.date("as_of") ?? WorkingDayCalendar.localDay(of: context.now)
         try query.finish()
-        return try await Visit.read(request, context, resource: .commissioningVisit, notFound: notFound) { tx, _ in
-            try await find(id, on: tx, asOf: asOf)
-        }
+        let visit = try await context.readTransaction { tx in try await read(id, on: tx, asOf: asOf) }
+        return try Visit.answer(visit, request, notFound: notFound)
     }
 
     /// `POST /v1/commissioning-projects/{id}/visits`: `visited_on`, `visitors` (participants with

@@ -81,6 +81,42 @@ final class ReadInOneRoundTripTests: CouncilTestCase {
         XCTAssertEqual((read.json["youth_ranking"] as? [[String: Any]])?.compactMap { $0["candidate"] as? String }, ["B", "A"])
     }
 
+    /// A commissioning project is read with its involvement per stage (with each activity's
+    /// rung), its tender's young commissioners and its history, in the same unit as the record
+    /// and its audit row; a monitoring visit with its visitors and recommendations.
+    func testACommissioningProjectAndAVisitAreReadAndAuditedInOneRoundTrip() async throws {
+        let person = try CommissioningSamples.youngPerson(harness, key: key)
+        let activity = try ParticipationSamples.createdID(harness.send("POST", "/v1/activities", key: key, body: """
+            {"kind":"commissioning","topic":"short_breaks","service_area":"children_with_disabilities","held_on":"2026-02-01","harts_rung":6}
+            """), "make an activity")
+        XCTAssertEqual(try ParticipationSamples.join(harness, key: key, activity, [person]).status, 201)
+        let project = try CommissioningSamples.awardedProject(harness, key: key, person: person)
+        let linked = try harness.send("POST", "/v1/commissioning-projects/\(project)/involvement", key: key,
+                                      body: #"{"activity_id":"\#(activity)","stage":"needs_analysis","hours":[{"participant_id":"\#(person)","hours":2}]}"#)
+        XCTAssertEqual(linked.status, 201, linked.text)
+        let projectTrips = try await roundTrips("/v1/commissioning-projects/\(project)")
+        XCTAssertEqual(projectTrips, 1)
+        let read = try harness.send("GET", "/v1/commissioning-projects/\(project)", key: key)
+        let stages = try XCTUnwrap(read.json["involvement"] as? [[String: Any]], read.text)
+        XCTAssertEqual(stages[0]["highest_rung"] as? Int, 6, "the activity's rung, read in the same statement")
+        XCTAssertEqual(stages[0]["participants"] as? Int, 1)
+        let tender = try XCTUnwrap(read.json["tender"] as? [String: Any], read.text)
+        XCTAssertEqual((tender["young_commissioners"] as? [[String: Any]])?.compactMap { $0["participant_id"] as? String }, [person])
+        XCTAssertEqual((read.json["history"] as? [[String: Any]])?.compactMap { $0["to_state"] as? String },
+                       ["needs_analysis", "specification", "tender_evaluation", "award"])
+
+        let made = try CommissioningSamples.makeVisit(harness, key: key, project: project, visitors: [person],
+                                                      recommendations: [("Open on Saturdays", "high"), ("Text before visits", "low")])
+        let visit = try XCTUnwrap(made.json["id"] as? String, made.text)
+        let visitTrips = try await roundTrips("/v1/visits/\(visit)")
+        XCTAssertEqual(visitTrips, 1)
+        let visitRead = try harness.send("GET", "/v1/visits/\(visit)?as_of=2026-11-11", key: key)
+        XCTAssertEqual(visitRead.json["visitors"] as? [String], [person])
+        XCTAssertEqual((visitRead.json["recommendations"] as? [[String: Any]])?.compactMap { $0["text"] as? String },
+                       ["Open on Saturdays", "Text before visits"])
+        XCTAssertEqual(visitRead.json["revisit_overdue"] as? Bool, true, "due 10 November, as of the 11th")
+    }
+
     /// A record kept below another (a consent below its participant, a learning action below
     /// its complaint) is read in one statement that names the parent too: below another
     /// parent it is not found, and no read is audited.
