@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // Heard: no package dependencies. The toolchain (Foundation, Dispatch, XCTest) and the
-// system library libpq are all it uses. See ARCHITECTURE.md for the layering.
+// system libraries (libpq; epoll from the C library) are all it uses. See ARCHITECTURE.md for the layering.
 import PackageDescription
 
 let package = Package(
@@ -15,11 +15,13 @@ let package = Package(
             pkgConfig: "libpq",
             providers: [.apt(["libpq-dev"])]
         ),
+        // epoll and eventfd, for the HTTP server's event loops (Linux).
+        .systemLibrary(name: "CEpoll"),
         // Value types every layer uses: CalendarDate, Timestamp text, SHA256. Knows nothing of
         // the domain, HTTP or PostgreSQL.
         .target(name: "HeardCore"),
         // HTTP/1.1 on Dispatch. Knows nothing of the domain.
-        .target(name: "HTTPServer"),
+        .target(name: "HTTPServer", dependencies: ["CEpoll"]),
         // libpq, pooling, transactions, migrations. Knows nothing of the domain.
         .target(name: "Postgres", dependencies: ["CLibPQ", "HeardCore"]),
         // A private PostgreSQL cluster (initdb, pg_ctl) for local runs and tests.

@@ -7,9 +7,9 @@ import Glibc
 /// One accepted socket and its HTTP/1.1 state machine.
 ///
 /// `@unchecked Sendable`: a wrapper around a socket file descriptor. Every use of it and of its
-/// mutable state happens on its event loop's serial queue (the sources' handlers target that
+/// mutable state happens on its event loop's serial queue (the poller calls `ready` on that
 /// queue, and handlers' tasks run on the loop's executor); `dispatchPrecondition` guards it.
-final class Connection: @unchecked Sendable {
+final class Connection: ReadinessHandler, @unchecked Sendable {
     private enum Phase {
         /// Waiting for, or reading, the next request.
         case reading
@@ -29,11 +29,12 @@ final class Connection: @unchecked Sendable {
     private let core: ServerCore
     private var parser: HTTPParser
     private var phase = Phase.reading
-    private let readSource: DispatchSourceRead
-    private var readSuspended = false
-    private var writeSource: DispatchSourceWrite?
-    private var writeSuspended = false
-    private var cancelledSources = 0
+    /// The socket's registration with the loop's poller.
+    private var token: UInt64 = 0
+    /// Reading is paused: the socket is not watched for input.
+    private var readPaused = false
+    /// A response did not fit in the socket buffer: the socket is watched for room.
+    private var awaitingWritable = false
     private var output: [UInt8] = []
     private var outputOffset = 0
     private var closeAfterWrite = false
@@ -53,23 +54,31 @@ final class Connection: @unchecked Sendable {
         self.core = core
         self.parser = HTTPParser(limits: core.configuration.parserLimits)
         self.lastActivity = DispatchTime.now().uptimeNanoseconds
-        self.readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
     }
 
     /// Call on the loop's queue.
     func start() {
         loop.register(self)
-        readSource.setEventHandler { [self] in readable() }
-        readSource.setCancelHandler { [self] in sourceCancelled() }
-        readSource.activate()
+        token = loop.poller.register(fd, .readable, self)
+    }
+
+    /// The poller's report, on the loop's queue.
+    func ready(_ readiness: Readiness) {
+        if readiness.hungUp {
+            // Reset, or closed both ways: nothing more can be read or written.
+            close()
+            return
+        }
+        if readiness.writable, case .writing = phase { flush() }
+        if readiness.readable, !readPaused { readable() }
     }
 
     // MARK: - Reading
 
     /// Bytes of later requests kept while one is answered; past this, reading pauses. That is
     /// the backpressure against a pipelining flood, and it costs nothing for ordinary clients,
-    /// which send nothing while they wait (pausing a Dispatch source per request would cost a
-    /// round trip through Dispatch's manager thread each time).
+    /// which send nothing while they wait (pausing reading per request would cost an
+    /// `epoll_ctl` each time).
     private static let readAheadLimit = 64 * 1024
 
     private func readable() {
@@ -236,7 +245,7 @@ final class Connection: @unchecked Sendable {
                 return
             }
         }
-        pauseWriteSource()
+        stopAwaitingWritable()
         output.removeAll(keepingCapacity: output.count <= 64 * 1024)
         outputOffset = 0
         responseWritten()
@@ -261,44 +270,37 @@ final class Connection: @unchecked Sendable {
     }
 
     private func awaitWritable() {
-        if let writeSource {
-            if writeSuspended {
-                writeSource.resume()
-                writeSuspended = false
-            }
-            return
-        }
-        // Created on first need: most responses fit in the socket buffer and never need one.
-        let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: loop.queue)
-        source.setEventHandler { [self] in
-            if case .writing = phase { flush() } else { pauseWriteSource() }
-        }
-        source.setCancelHandler { [self] in sourceCancelled() }
-        writeSource = source
-        source.activate()
+        guard !awaitingWritable else { return }
+        awaitingWritable = true
+        updateInterest()
     }
 
-    private func pauseWriteSource() {
-        if let writeSource, !writeSuspended {
-            writeSource.suspend()
-            writeSuspended = true
-        }
+    private func stopAwaitingWritable() {
+        guard awaitingWritable else { return }
+        awaitingWritable = false
+        updateInterest()
     }
 
     // MARK: - Flow control
 
     private func suspendReading() {
-        if !readSuspended {
-            readSource.suspend()
-            readSuspended = true
-        }
+        guard !readPaused else { return }
+        readPaused = true
+        updateInterest()
     }
 
     private func resumeReading() {
-        if readSuspended {
-            readSuspended = false
-            readSource.resume()
-        }
+        guard readPaused else { return }
+        readPaused = false
+        updateInterest()
+    }
+
+    private func updateInterest() {
+        if case .closed = phase { return }
+        var interest: Interest = []
+        if !readPaused { interest.insert(.readable) }
+        if awaitingWritable { interest.insert(.writable) }
+        loop.poller.modify(fd, token: token, interest)
     }
 
     // MARK: - Timeouts and shutdown
@@ -345,29 +347,14 @@ final class Connection: @unchecked Sendable {
         }
     }
 
+    /// Closes at once: the socket is no longer watched, its descriptor is closed, and a handler
+    /// still at work finds the connection gone when it finishes.
     func close() {
         if case .closed = phase { return }
         phase = .closed
         loop.unregister(self)
-        // A suspended source never delivers its cancellation: resume before cancelling.
-        resumeReading()
-        readSource.cancel()
-        if let writeSource {
-            if writeSuspended {
-                writeSuspended = false
-                writeSource.resume()
-            }
-            writeSource.cancel()
-        }
-    }
-
-    /// The descriptor is closed exactly once: after every source watching it is cancelled.
-    private func sourceCancelled() {
-        cancelledSources += 1
-        guard cancelledSources == (writeSource == nil ? 1 : 2) else { return }
+        loop.poller.unregister(fd, token: token)
         Glibc.close(fd)
-        readSource.setEventHandler(handler: nil)
-        writeSource?.setEventHandler(handler: nil)
         core.connectionClosed(from: address)
     }
 }

@@ -3,10 +3,12 @@ import Synchronization
 
 /// A serial queue that owns a set of connections, plus a `TaskExecutor` bound to it, so a
 /// handler's async work starts, and resumes after every await, on the connection's own queue:
-/// no hop to the global pool and back (ARCHITECTURE.md measured that hop at ~25%).
+/// no hop to the global pool and back (ARCHITECTURE.md measured that hop at ~25%); and the
+/// `Poller` that watches its connections' sockets.
 final class EventLoop: Sendable {
     let queue: DispatchQueue
     let executor: QueueExecutor
+    let poller: Poller
     private let connections = ConnectionRegistry()
     /// Dispatch sources are not Sendable; the mutex makes handing this one around safe.
     private let sweepTimer: Mutex<(any DispatchSourceTimer)?>
@@ -14,6 +16,7 @@ final class EventLoop: Sendable {
     init(queue: DispatchQueue, sweepInterval: Double) {
         self.queue = queue
         executor = QueueExecutor(queue: queue)
+        poller = Poller(queue: queue, name: "\(queue.label).poller")
         let timer = DispatchSource.makeTimerSource(queue: queue)
         let interval = DispatchTimeInterval.milliseconds(Int(sweepInterval * 1000))
         timer.schedule(deadline: .now() + interval, repeating: interval, leeway: .milliseconds(100))
@@ -42,6 +45,7 @@ final class EventLoop: Sendable {
 
     func stop() {
         sweepTimer.withLock { $0?.cancel() }
+        poller.stop()
     }
 }
 

@@ -177,6 +177,10 @@ final class LifecycleTests: XCTestCase {
         let metrics = Metrics()
         var builder = RouterBuilder()
         builder.get("/items/{id}") { _ in .text("ok") }
+        builder.get("/slow") { _ in
+            try await Task.sleep(nanoseconds: 300_000_000)
+            return .text("slow done")
+        }
         builder.get("/metrics") { _ in .text(metrics.render(), contentType: "text/plain; version=0.0.4") }
         var configuration = ServerConfiguration()
         configuration.port = 0
@@ -201,6 +205,25 @@ final class LifecycleTests: XCTestCase {
         XCTAssertTrue(text.contains("# TYPE heard_http_request_duration_seconds histogram"))
         XCTAssertTrue(text.contains("heard_http_open_connections 1"), text)
         XCTAssertTrue(text.contains("heard_http_in_flight_requests 1"), text)
+        await server.shutdown()
+    }
+
+    /// A client that resets its connection while its request is being answered is closed at
+    /// once (the poller reports the reset whatever the connection waits for): nothing is left
+    /// open, and the server goes on serving.
+    func testAConnectionResetWhileItsRequestIsAnsweredIsClosed() async throws {
+        let (server, _) = try Self.startWithMetrics()
+        var resetting: RawClient? = try RawClient(port: server.port)
+        resetting?.send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        usleep(50_000)
+        var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+        if let fd = resetting?.fd { setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size)) }
+        resetting = nil  // closed with SO_LINGER 0: a reset
+        usleep(400_000)  // past the slow handler's answer
+        let client = try RawClient(port: server.port)
+        client.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        let text = try XCTUnwrap(client.readResponse()).text
+        XCTAssertTrue(text.contains("heard_http_open_connections 1"), "only the scraping connection: \(text)")
         await server.shutdown()
     }
 
