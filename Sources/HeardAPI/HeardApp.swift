@@ -12,6 +12,7 @@ public struct HeardApp: Sendable {
     public let metrics: Metrics
     public let access: AccessControl
     let measures = MeasureCache()
+    let measureVersions = MeasureVersions()
 
     /// - Parameter clock: the time requests are handled at (`AccessContext.now`); tests hold it.
     public init(database: PostgresPool, migrator: Migrator, metrics: Metrics, access: AccessControl.Configuration = .init(),
@@ -62,7 +63,7 @@ public struct HeardApp: Sendable {
         AdminKeysRoutes(access: access).add(to: &router)
         router.get("/v1/audit", access.secure(.auditRead, resource: .auditEvent, AuditTrail.list.respond))
         MeasureRoutes(access: access, cache: measures).add(to: &router)
-        FeedbackRoutes(access: access, measures: measures).add(to: &router)
+        FeedbackRoutes(access: access, measures: measures, versions: measureVersions).add(to: &router)
         SafeguardingRoutes(access: access).add(to: &router)
         ClosureDayRoutes(access: access, calendarChanged: [ComplaintStore.reviseDueDates]).add(to: &router)
         ParticipantRoutes(access: access).add(to: &router)

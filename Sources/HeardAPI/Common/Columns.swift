@@ -129,6 +129,15 @@ struct Column<Record>: Sendable {
             csv: hidden ? [] : [CSVColumn(name) { $0[keyPath: keyPath].csvCell }])
     }
 
+    /// A value read for the server's own use, never answered or exported (a record's stored
+    /// arrays, say): any type the database layer decodes.
+    static func stored<Value: PostgresDecodable>(_ name: String, _ sql: String, _ keyPath: WritableKeyPath<Record, Value> & Sendable) -> Column {
+        Column(
+            name: name, selects: [(sql, name)], isFreeText: false, isHidden: true,
+            decode: { record, row, prefix in record[keyPath: keyPath] = try row.decode(Value.self, column: prefix + name) },
+            encode: { _, _ in }, csv: [])
+    }
+
     /// Narrative: selected, answered and exported only for a key with `free_text:read`.
     static func freeText(_ name: String, _ sql: String, _ keyPath: WritableKeyPath<Record, String?> & Sendable) -> Column {
         column(name, sql, keyPath, freeText: true)
@@ -184,17 +193,25 @@ struct Table<Record: StoredRecord>: Sendable {
     let alias: String
     let columns: [Column<Record>]
 
+    /// The select lists, built once (a read by id would otherwise build its SQL afresh on
+    /// every request): without free text, then with it.
+    private let selectLists: (withoutFreeText: String, withFreeText: String)
+
     init(_ from: String, _ columns: [Column<Record>]) {
         self.from = from
         self.alias = String(from.split(whereSeparator: \.isWhitespace).dropFirst().first ?? "")
         self.columns = columns
+        func list(includeFreeText: Bool) -> String {
+            columns.flatMap { column in
+                column.selects.map { column.isFreeText && !includeFreeText ? "NULL::text AS \($0.alias)" : "\($0.sql) AS \($0.alias)" }
+            }.joined(separator: ", ")
+        }
+        selectLists = (list(includeFreeText: false), list(includeFreeText: true))
     }
 
     /// `expr AS alias, ...`: free text as NULL without the scope, so it is never even read.
     func selectList(includeFreeText: Bool) -> String {
-        columns.flatMap { column in
-            column.selects.map { column.isFreeText && !includeFreeText ? "NULL::text AS \($0.alias)" : "\($0.sql) AS \($0.alias)" }
-        }.joined(separator: ", ")
+        includeFreeText ? selectLists.withFreeText : selectLists.withoutFreeText
     }
 
     /// `SELECT <columns> FROM <from>`.

@@ -8,6 +8,7 @@ import Postgres
 struct FeedbackRoutes {
     let access: AccessControl
     let measures: MeasureCache
+    let versions: MeasureVersions
 
     func add(to router: inout RouterBuilder) {
         router.post("/v1/feedback", access.secure(.feedbackWrite, resource: .feedback, Idempotency.wrap { request, context in
@@ -21,10 +22,9 @@ struct FeedbackRoutes {
         router.get("/v1/feedback/{id}", access.secure(.feedbackRead, resource: .feedback) { request, context in
             guard let id = UUID(uuidString: request.parameter("id")) else { throw Self.notFound }
             let includeFreeText = context.principal.has(.freeTextRead)
-            let record = try await context.readTransaction { tx in
-                try await FeedbackStore.read(id, on: tx, includeFreeText: includeFreeText)
+            guard let record = try await FeedbackStore.read(id, in: context, includeFreeText: includeFreeText, versions: versions) else {
+                throw Self.notFound
             }
-            guard let record else { throw Self.notFound }
             return IfNoneMatch.notModified(request, etag: record.etag) ?? Self.answer(record, status: .ok, request: request)
         })
     }

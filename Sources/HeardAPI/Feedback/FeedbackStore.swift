@@ -61,6 +61,14 @@ struct FeedbackRecord: StoredRecord {
     var createdAt = Date(timeIntervalSince1970: 0)
     var updatedAt = Date(timeIntervalSince1970: 0)
     var contentHash = ""
+    /// The responses as stored: measure, version and score, position by position.
+    var stored = StoredResponses()
+
+    struct StoredResponses: Sendable {
+        var measures: [UUID] = []
+        var versions: [Int] = []
+        var scores: [Int] = []
+    }
 
     var etag: String { ETag.of(version: version) }
 
@@ -83,6 +91,9 @@ struct FeedbackRecord: StoredRecord {
             .column("version", "f.version", \.version),
             .column("created_at", "f.created_at", \.createdAt), .column("updated_at", "f.updated_at", \.updatedAt),
             .column("content_hash", "f.content_hash", \.contentHash, hidden: true),
+            .stored("stored_measures", "f.response_measures", \.stored.measures),
+            .stored("stored_versions", "f.response_versions::int8[]", \.stored.versions),
+            .stored("stored_scores", "f.response_scores::int8[]", \.stored.scores),
         ])
 }
 
@@ -314,12 +325,22 @@ enum FeedbackStore {
         return responses
     }
 
-    /// `GET /v1/feedback/{id}`: the record, its audit row and its responses in one unit, one
-    /// round trip (see `Table.read`).
-    static func read(_ id: UUID, on tx: TenantTransaction, includeFreeText: Bool) async throws -> FeedbackRecord? {
-        guard var (record, rows) = try await FeedbackRecord.table.read(id, on: tx, includeFreeText: includeFreeText, audited: .feedback,
-                                                                       with: [responsesQuery(of: [id], tenant: tx.principal.tenantID)]) else { return nil }
-        record.responses = try responses(in: rows[0])[id] ?? []
+    /// `GET /v1/feedback/{id}`: the record and its audit row in one unit, one round trip (see
+    /// `Table.read`); its responses' wording from `versions`, which asks PostgreSQL (a second
+    /// round trip, no record data in it) only for a version this instance has not read before.
+    static func read(_ id: UUID, in context: AccessContext, includeFreeText: Bool, versions: MeasureVersions) async throws -> FeedbackRecord? {
+        guard var record = try await context.readTransaction({ tx in
+            try await FeedbackRecord.table.read(id, on: tx, includeFreeText: includeFreeText, audited: .feedback)
+        }) else { return nil }
+        let tenant = context.principal.tenantID
+        if let responses = versions.responses(record.stored, tenant: tenant) {
+            record.responses = responses
+        } else {
+            let missing = versions.unknown(in: record.stored, tenant: tenant)
+            let rows = try await context.readTransaction { tx in try await tx.queryAndCommit(MeasureVersions.query(missing, tenant: tenant)) }
+            try versions.learn(from: rows, tenant: tenant)
+            record.responses = versions.responses(record.stored, tenant: tenant, droppingUnknown: true) ?? []
+        }
         return record
     }
 }

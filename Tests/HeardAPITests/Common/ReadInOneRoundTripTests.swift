@@ -34,6 +34,30 @@ final class ReadInOneRoundTripTests: CouncilTestCase {
         XCTAssertEqual(trips, 1)
     }
 
+    /// A feedback record's responses are answered with the wording of the measure version each
+    /// was given against, which the instance reads once: the first read of a version it has not
+    /// seen costs a second round trip (the catalogue, no record data), later reads none.
+    func testAFeedbackRecordsMeasureVersionsAreReadOnceAndThenKnown() async throws {
+        let created = try harness.send("POST", "/v1/feedback", key: key, body: FeedbackSamples.body())
+        let id = try XCTUnwrap(created.json["id"] as? String, created.text)
+        try await harness.app.access.keys.waitUntilListening()
+        XCTAssertEqual(try harness.send("GET", "/v1/measures", key: key).status, 200, "the key is known from here on")
+        var trips: [Int] = []
+        var answers: [String] = []
+        for _ in 0..<2 {
+            let before = harness.app.pool.roundTripCount
+            let read = try harness.send("GET", "/v1/feedback/\(id)", key: key)
+            XCTAssertEqual(read.status, 200, read.text)
+            trips.append(harness.app.pool.roundTripCount - before)
+            answers.append(try XCTUnwrap(String(data: JSONSerialization.data(withJSONObject: read.json["responses"] ?? [], options: [.sortedKeys]),
+                                                encoding: .utf8)))
+        }
+        XCTAssertEqual(trips, [2, 1])
+        XCTAssertEqual(answers[0], answers[1], "the same responses either way")
+        XCTAssertEqual((created.json["responses"] as? [[String: Any]])?.compactMap { $0["wording"] as? String },
+                       (try harness.send("GET", "/v1/feedback/\(id)", key: key).json["responses"] as? [[String: Any]])?.compactMap { $0["wording"] as? String })
+    }
+
     func testARecordOfTheKitIsReadAndAuditedInOneRoundTrip() async throws {
         let id = try ParticipationSamples.makeParticipant(harness, key: key)
         let trips = try await roundTrips("/v1/participants/\(id)")

@@ -26,6 +26,13 @@ final class MeasureTests: XCTestCase {
         let id = try XCTUnwrap(listened["id"] as? String)
         let before = try harness.send("POST", "/v1/feedback", key: writer, body: FeedbackSamples.body(externalID: "before"))
         XCTAssertEqual(before.status, 201)
+        let beforePath = "/v1/feedback/\(before.json["id"] as? String ?? "")"
+        func wording(_ response: RawResponse) -> (String?, Int?) {
+            let item = (response.json["responses"] as? [[String: Any]])?.first { $0["measure"] as? String == "listened_to" }
+            return (item?["wording"] as? String, item?["measure_version"] as? Int)
+        }
+        // Read once before the change: version 1's wording is known to this instance from here on.
+        XCTAssertEqual(wording(try harness.send("GET", beforePath, key: writer)).0, "I am listened to")
 
         let changed = try harness.send("PATCH", "/v1/measures/\(id)", key: admin, body: #"{"wording":"People listen to me"}"#)
         XCTAssertEqual(changed.status, 200, changed.text)
@@ -33,15 +40,16 @@ final class MeasureTests: XCTestCase {
         XCTAssertEqual(changed.json["wording"] as? String, "People listen to me")
 
         let after = try harness.send("POST", "/v1/feedback", key: writer, body: FeedbackSamples.body(externalID: "after"))
-        func wording(_ response: RawResponse) -> (String?, Int?) {
-            let item = (response.json["responses"] as? [[String: Any]])?.first { $0["measure"] as? String == "listened_to" }
-            return (item?["wording"] as? String, item?["measure_version"] as? Int)
-        }
-        let old = try harness.send("GET", "/v1/feedback/\(before.json["id"] as? String ?? "")", key: writer)
+        let old = try harness.send("GET", beforePath, key: writer)
         XCTAssertEqual(wording(old).0, "I am listened to")
         XCTAssertEqual(wording(old).1, 1)
         XCTAssertEqual(wording(after).0, "People listen to me")
         XCTAssertEqual(wording(after).1, 2)
+        // Read by id: version 2, new to the instance, is read and answered; version 1 still is.
+        let afterRead = try harness.send("GET", "/v1/feedback/\(after.json["id"] as? String ?? "")", key: writer)
+        XCTAssertEqual(wording(afterRead).0, "People listen to me")
+        XCTAssertEqual(wording(afterRead).1, 2)
+        XCTAssertEqual(wording(try harness.send("GET", beforePath, key: writer)).1, 1)
 
         // A correction of another field leaves the responses as they were given; a correction of
         // the responses scores them against today's wording.
