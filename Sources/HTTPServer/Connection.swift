@@ -199,7 +199,7 @@ final class Connection: ReadinessHandler, @unchecked Sendable {
 
     private func finish(_ response: Response, head: HTTPParser.Head, requestID: String, started: UInt64) {
         let duration = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
-        core.observe(method: head.method, response: response, requestID: requestID, seconds: duration)
+        core.observe(method: head.method, response: response, requestID: requestID, seconds: duration, loop: loop.index)
         guard case .processing = phase else { return }  // the client went away meanwhile
         let keepAlive = head.keepAlive && !draining && !closeAfterWrite
         output.removeAll(keepingCapacity: true)
@@ -217,7 +217,7 @@ final class Connection: ReadinessHandler, @unchecked Sendable {
         var response = error.response
         response.route = "unmatched"
         let requestID = requestID ?? RequestID.generate()
-        core.observe(method: method ?? "-", response: response, requestID: requestID, seconds: 0)
+        core.observe(method: method ?? "-", response: response, requestID: requestID, seconds: 0, loop: loop.index)
         suspendReading()
         output.removeAll(keepingCapacity: true)
         ResponseWriter.serialize(response, requestID: requestID, version: .http11, keepAlive: false, omitBody: false, into: &output)

@@ -9,12 +9,15 @@ final class EventLoop: Sendable {
     let queue: DispatchQueue
     let executor: QueueExecutor
     let poller: Poller
+    /// Its place among the server's loops (the shard its requests' metrics go to).
+    let index: Int
     private let connections = ConnectionRegistry()
     /// Dispatch sources are not Sendable; the mutex makes handing this one around safe.
     private let sweepTimer: Mutex<(any DispatchSourceTimer)?>
 
-    init(queue: DispatchQueue, sweepInterval: Double) {
+    init(queue: DispatchQueue, index: Int, sweepInterval: Double) {
         self.queue = queue
+        self.index = index
         executor = QueueExecutor(queue: queue)
         poller = Poller(queue: queue, name: "\(queue.label).poller")
         let timer = DispatchSource.makeTimerSource(queue: queue)

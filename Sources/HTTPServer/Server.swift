@@ -32,10 +32,11 @@ final class ServerCore: Sendable {
         }
     }
 
-    func observe(method: String, response: Response, requestID: String, seconds: Double) {
+    /// `loop`: the index of the event loop the request came in on.
+    func observe(method: String, response: Response, requestID: String, seconds: Double, loop: Int) {
         let route = response.route ?? "unmatched"
         let method = Metrics.methodLabel(method)
-        metrics.observe(method: method, route: route, status: response.status, seconds: seconds)
+        metrics.observe(method: method, route: route, status: response.status, seconds: seconds, shard: loop)
         log.request(method: method, route: route, status: response.status.code, seconds: seconds,
                     requestID: requestID, fields: response.logFields)
     }
@@ -77,7 +78,7 @@ public final class Server: Sendable {
                 log: RequestLog = .standardOutput, loopQueues: [DispatchQueue]? = nil) {
         core = ServerCore(configuration: configuration, responder: responder, metrics: metrics, log: log)
         let queues = loopQueues.flatMap { $0.isEmpty ? nil : $0 } ?? Self.makeLoopQueues(count: configuration.loopCount)
-        loops = queues.map { EventLoop(queue: $0, sweepInterval: configuration.sweepInterval) }
+        loops = queues.enumerated().map { EventLoop(queue: $1, index: $0, sweepInterval: configuration.sweepInterval) }
     }
 
     /// `count` (at least one) serial queues for event loops. Handlers' tasks run on them.

@@ -173,7 +173,7 @@ final class LifecycleTests: XCTestCase {
     }
 
     /// A server with `/items/{id}` and `/metrics`, logging to a captured log.
-    private static func startWithMetrics() throws -> (Server, CapturedLog) {
+    private static func startWithMetrics(loops: Int? = nil) throws -> (Server, CapturedLog) {
         let metrics = Metrics()
         var builder = RouterBuilder()
         builder.get("/items/{id}") { _ in .text("ok") }
@@ -184,6 +184,7 @@ final class LifecycleTests: XCTestCase {
         builder.get("/metrics") { _ in .text(metrics.render(), contentType: "text/plain; version=0.0.4") }
         var configuration = ServerConfiguration()
         configuration.port = 0
+        if let loops { configuration.loopCount = loops }
         let log = try CapturedLog()
         let server = Server(configuration: configuration, responder: builder.build(), metrics: metrics, log: log.requestLog)
         try server.start()
@@ -205,6 +206,25 @@ final class LifecycleTests: XCTestCase {
         XCTAssertTrue(text.contains("# TYPE heard_http_request_duration_seconds histogram"))
         XCTAssertTrue(text.contains("heard_http_open_connections 1"), text)
         XCTAssertTrue(text.contains("heard_http_in_flight_requests 1"), text)
+        await server.shutdown()
+    }
+
+    /// Requests on different event loops are counted apart (no lock shared between loops) and
+    /// scraped as one series: the counts, sums and buckets of every loop added up.
+    func testMetricsOfEveryLoopAreAddedUp() async throws {
+        let (server, _) = try Self.startWithMetrics(loops: 3)
+        // Four connections, spread over the three loops: one request each.
+        for index in 0..<4 {
+            let client = try RawClient(port: server.port)
+            client.send("GET /items/\(index) HTTP/1.1\r\nHost: x\r\n\r\n")
+            XCTAssertEqual(client.readResponse()?.status, 200)
+        }
+        let scraper = try RawClient(port: server.port)
+        scraper.send("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        let text = try XCTUnwrap(scraper.readResponse()).text
+        XCTAssertTrue(text.contains("heard_http_requests_total{method=\"GET\",route=\"/items/{id}\",status_class=\"2xx\"} 4"), text)
+        XCTAssertTrue(text.contains("heard_http_request_duration_seconds_count{method=\"GET\",route=\"/items/{id}\",status_class=\"2xx\"} 4"), text)
+        XCTAssertTrue(text.contains("heard_http_request_duration_seconds_bucket{method=\"GET\",route=\"/items/{id}\",status_class=\"2xx\",le=\"+Inf\"} 4"), text)
         await server.shutdown()
     }
 
