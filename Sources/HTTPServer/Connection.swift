@@ -64,13 +64,16 @@ final class Connection: ReadinessHandler, @unchecked Sendable {
 
     /// The poller's report, on the loop's queue.
     func ready(_ readiness: Readiness) {
-        if readiness.hungUp {
-            // Reset, or closed both ways: nothing more can be read or written.
+        if readiness.failed || (readiness.hungUp && readPaused) {
+            // Reset, or closed both ways while we are not reading: nothing more to do.
             close()
             return
         }
         if readiness.writable, case .writing = phase { flush() }
-        if readiness.readable, !readPaused { readable() }
+        if case .closed = phase { return }  // the write failed and closed it
+        // Closed both ways while reading (lingering after an error answer, say): what is left is
+        // read, then the end, and the connection closes with a FIN, not a reset.
+        if readiness.readable || readiness.hungUp, !readPaused { readable() }
     }
 
     // MARK: - Reading

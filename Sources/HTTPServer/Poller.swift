@@ -18,9 +18,12 @@ struct Readiness: Sendable {
     /// Input is waiting, or its end, or an error a read will report.
     var readable: Bool
     var writable: Bool
-    /// Both directions are shut (the peer closed after we shut our side), or the connection was
-    /// reset: nothing more can be read or written. Reported whatever the interest.
+    /// Both directions are shut (the peer closed after we shut our side): what is left to read
+    /// can still be read, then the end. Reported whatever the interest.
     var hungUp: Bool
+    /// The connection failed (reset): nothing more can be read or written. Reported whatever
+    /// the interest.
+    var failed: Bool
 }
 
 /// What a poller tells of a socket's readiness. Called on the poller's queue only.
@@ -73,7 +76,7 @@ final class Poller: Sendable {
         if heard_epoll_ctl(epoll, EPOLL_CTL_ADD, fd, Self.mask(interest), token) != 0 {
             // Not watched (out of memory for epoll, say): the handler hears a hang-up at once.
             queue.async { [self] in
-                if let handler = handlers.withLock({ $0[token] }) { handler.ready(Readiness(readable: false, writable: false, hungUp: true)) }
+                if let handler = handlers.withLock({ $0[token] }) { handler.ready(Readiness(readable: false, writable: false, hungUp: true, failed: true)) }
             }
         }
         return token
@@ -121,15 +124,16 @@ final class Poller: Sendable {
             let count = Int(heard_epoll_wait(epoll, tokens, events, -1))
             if count < 0 {
                 if errno == EINTR { continue }
-                return
+                // Only a programming error gets here (a bad descriptor or buffer): every socket
+                // of the loop would go unanswered, so stop loudly rather than go deaf.
+                preconditionFailure("epoll_wait failed: \(String(cString: strerror(errno)))")
             }
             queue.sync {
                 for index in 0..<count where tokens[index] != 0 {
                     guard let handler = handlers.withLock({ $0[tokens[index]] }) else { continue }
                     let mask = events[index]
-                    let failed = mask & (EPOLLHUP.rawValue | EPOLLERR.rawValue) != 0
-                    handler.ready(Readiness(readable: mask & EPOLLIN.rawValue != 0,
-                                            writable: mask & EPOLLOUT.rawValue != 0, hungUp: failed))
+                    handler.ready(Readiness(readable: mask & EPOLLIN.rawValue != 0, writable: mask & EPOLLOUT.rawValue != 0,
+                                            hungUp: mask & EPOLLHUP.rawValue != 0, failed: mask & EPOLLERR.rawValue != 0))
                 }
             }
         }

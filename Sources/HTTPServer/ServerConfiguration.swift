@@ -11,7 +11,8 @@ public struct ServerConfiguration: Sendable {
     public var loopCount = max(2, min(4, 2 * ProcessInfo.processInfo.activeProcessorCount))
     /// The most loops that serve well: twice the cores (at least 2). Beyond, the threads that
     /// share a lock (the log's buffer, the clock's cache) are switched out holding it, and the
-    /// others spin: eight loops on two cores answered a sixth of what four did.
+    /// others spin: eight loops on two cores answered a sixth of what four did. `heard serve`
+    /// holds `EVENT_LOOPS` to it.
     public static let maxLoopCount = max(2, 2 * ProcessInfo.processInfo.activeProcessorCount)
     /// Request line + headers larger than this get 431.
     public var maxHeadBytes = 16 * 1024

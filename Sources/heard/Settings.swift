@@ -33,7 +33,7 @@ struct Setting {
         Setting(name: "HEADER_TIMEOUT_SECONDS", defaultValue: "10", meaning: "A client still sending its headers after this gets 408."),
         Setting(name: "SHUTDOWN_TIMEOUT_SECONDS", defaultValue: "10", meaning: "On SIGTERM/SIGINT, in-flight requests get this long to finish."),
         Setting(name: "EVENT_LOOPS", defaultValue: "(twice the cores, 2 to 4)",
-                meaning: "Event-loop queues serving connections; at most twice the cores."),
+                meaning: "Event-loop queues serving connections; more than twice the cores are held to twice the cores."),
         Setting(name: "RATE_LIMIT_PER_SECOND", defaultValue: "50", meaning: "Sustained requests per second allowed per API key; more get 429 with Retry-After."),
         Setting(name: "RATE_LIMIT_BURST", defaultValue: "100", meaning: "Requests an API key may make at once above the sustained rate."),
         Setting(name: "AUTH_FAILURES_PER_MINUTE", defaultValue: "60",
@@ -93,7 +93,8 @@ struct Environment {
         configuration.idleTimeout = Double(try integer("IDLE_TIMEOUT_SECONDS", default: Int(configuration.idleTimeout), range: 1...3600))
         configuration.headerTimeout = Double(try integer("HEADER_TIMEOUT_SECONDS", default: Int(configuration.headerTimeout), range: 1...600))
         configuration.shutdownTimeout = Double(try integer("SHUTDOWN_TIMEOUT_SECONDS", default: Int(configuration.shutdownTimeout), range: 0...600))
-        configuration.loopCount = try integer("EVENT_LOOPS", default: configuration.loopCount, range: 1...ServerConfiguration.maxLoopCount)
+        // More than twice the cores serve worse (README, "The data path"): held to that.
+        configuration.loopCount = min(try integer("EVENT_LOOPS", default: configuration.loopCount, range: 1...64), ServerConfiguration.maxLoopCount)
         return configuration
     }
 

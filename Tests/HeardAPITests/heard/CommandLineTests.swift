@@ -1,7 +1,6 @@
 import Foundation
 import HeardAPI
 import HeardTesting
-import HTTPServer
 import Postgres
 import XCTest
 #if canImport(Glibc)
@@ -30,11 +29,6 @@ final class CommandLineTests: XCTestCase {
         let result = try HeardBinary.run(["serve"], environment: ["PORT": "eighty", "DATABASE_URL": "postgresql:///x?host=/nonexistent"])
         XCTAssertNotEqual(result.status, 0)
         XCTAssertTrue(result.error.contains("PORT must be a whole number"), result.error)
-        // More event loops than twice the cores collapse under their shared locks: refused.
-        let loops = ServerConfiguration.maxLoopCount + 1
-        let tooMany = try HeardBinary.run(["serve"], environment: ["EVENT_LOOPS": "\(loops)", "DATABASE_URL": "postgresql:///x?host=/nonexistent"])
-        XCTAssertNotEqual(tooMany.status, 0)
-        XCTAssertTrue(tooMany.error.contains("EVENT_LOOPS must be a whole number from 1 to \(loops - 1)"), tooMany.error)
     }
 
     func testMigrateAppliesOnceThenIsANoOpAndStatusLists() async throws {
