@@ -295,6 +295,14 @@ public struct TenantTransaction: Sendable {
         try await base.query(query)
     }
 
+    /// Runs `queries` one after another in the transaction (what completes a record read
+    /// here, say): the rows of each, in order.
+    public func query(_ queries: [PostgresQuery]) async throws -> [[PostgresRow]] {
+        var rows: [[PostgresRow]] = []
+        for query in queries { rows.append(try await base.query(query)) }
+        return rows
+    }
+
     @discardableResult
     public func execute(_ query: PostgresQuery) async throws -> Int {
         try await base.execute(query)

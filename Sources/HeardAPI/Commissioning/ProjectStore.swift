@@ -128,9 +128,7 @@ enum ProjectStore {
     static func find(_ id: UUID, on tx: TenantTransaction) async throws -> CommissioningProject? {
         guard let project = try await CommissioningProject.table.find(id, on: tx, includeFreeText: tx.principal.has(.freeTextRead))
         else { return nil }
-        var rows: [[PostgresRow]] = []
-        for query in completionQueries(of: id, on: tx) { rows.append(try await tx.query(query)) }
-        return try complete(project, completion: rows, on: tx)
+        return try complete(project, completion: try await tx.query(completionQueries(of: id, on: tx)), on: tx)
     }
 
     /// `GET /v1/commissioning-projects/{id}`: the project with its audit row, its involvement,

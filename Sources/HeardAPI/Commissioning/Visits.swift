@@ -107,9 +107,7 @@ struct VisitRoutes {
     /// judges them as of the list's day.
     static func complete(_ visits: inout [Visit], on tx: TenantTransaction, asOf: CalendarDate? = nil) async throws {
         guard !visits.isEmpty else { return }
-        var completion: [[PostgresRow]] = []
-        for query in completionQueries(of: visits.map(\.id), on: tx) { completion.append(try await tx.query(query)) }
-        try complete(&visits, completion: completion, on: tx, asOf: asOf)
+        try complete(&visits, completion: try await tx.query(completionQueries(of: visits.map(\.id), on: tx)), on: tx, asOf: asOf)
     }
 
     /// The statements whose rows complete the visits `ids`: visitors, then recommendations, in

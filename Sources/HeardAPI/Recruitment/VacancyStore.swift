@@ -180,9 +180,7 @@ enum VacancyStore {
     static func complete(_ vacancies: inout [Vacancy], calendar: WorkingDayCalendar, on tx: TenantTransaction) async throws {
         let ids = vacancies.map(\.id)
         guard !ids.isEmpty else { return }
-        var completion: [[PostgresRow]] = []
-        for query in completionQueries(of: ids, on: tx) { completion.append(try await tx.query(query)) }
-        try complete(&vacancies, calendar: calendar, completion: completion, on: tx)
+        try complete(&vacancies, calendar: calendar, completion: try await tx.query(completionQueries(of: ids, on: tx)), on: tx)
     }
 
     /// The statements whose rows complete the vacancies `ids`: panel members, questions, score
