@@ -13,6 +13,8 @@ public struct HeardApp: Sendable {
     public let access: AccessControl
     let measures = MeasureCache()
     let measureVersions = MeasureVersions()
+    let feedbackCreates = Coalescer<UUID, FeedbackStore.Insert, FeedbackRoutes.TogetherOutcome>(maxInFlight: 2, maxGroup: 100)
+    let feedbackReads = ReadsTogether<FeedbackRecord>(maxInFlight: 2, maxGroup: 100)
 
     /// - Parameter clock: the time requests are handled at (`AccessContext.now`); tests hold it.
     public init(database: PostgresPool, migrator: Migrator, metrics: Metrics, access: AccessControl.Configuration = .init(),
@@ -63,7 +65,8 @@ public struct HeardApp: Sendable {
         AdminKeysRoutes(access: access).add(to: &router)
         router.get("/v1/audit", access.secure(.auditRead, resource: .auditEvent, AuditTrail.list.respond))
         MeasureRoutes(access: access, cache: measures).add(to: &router)
-        FeedbackRoutes(access: access, measures: measures, versions: measureVersions).add(to: &router)
+        FeedbackRoutes(access: access, measures: measures, versions: measureVersions, creates: feedbackCreates,
+                       reads: feedbackReads).add(to: &router)
         SafeguardingRoutes(access: access).add(to: &router)
         ClosureDayRoutes(access: access, calendarChanged: [ComplaintStore.reviseDueDates]).add(to: &router)
         ParticipantRoutes(access: access).add(to: &router)

@@ -42,9 +42,10 @@ enum AuditTrail {
     /// naming the record `resourceID` (SQL over `source`'s columns, or a bound value): so a
     /// statement that reads or writes records writes their audit rows itself, and the unit it
     /// travels in needs nothing else.
-    /// `rowsExported` likewise, for a list's row.
+    /// `rowsExported` and `requestID` likewise (a list's row count; the request of each row of a
+    /// group of requests written together).
     static func recordEach(
-        of source: String, resourceID: SQLFragment, rowsExported: SQLFragment = "NULL::integer", principal: Principal, requestID: String,
+        of source: String, resourceID: SQLFragment, rowsExported: SQLFragment = "NULL::integer", principal: Principal, requestID: SQLFragment,
         action: AuditAction, resourceType: AuditResource
     ) -> SQLFragment {
         """

@@ -265,10 +265,36 @@ struct Table<Record: StoredRecord>: Sendable {
         return (record, Array(rows.dropFirst()))
     }
 
+    /// Reads by id for single requests of one key that came together (see `ReadsTogether`),
+    /// as the transaction's last statement: every record wanted, and for each request whose
+    /// record was found the audit row naming that request, in one statement. The records in
+    /// the order wanted, nil where not found (and not audited), as `read` answers each.
+    func readAll(_ wanted: [ReadsTogether<Record>.Wanted], on tx: TenantTransaction, includeFreeText: Bool,
+                 audited resource: AuditResource) async throws -> [Record?] {
+        let audit = AuditTrail.recordEach(of: "found", resourceID: "found.wanted_id::text", principal: tx.principal,
+                                          requestID: "found.wanted_request", action: .read, resourceType: resource)
+        let rows = try await tx.queryAndCommit("""
+            WITH wanted AS (
+                SELECT * FROM unnest(\(wanted.map(\.id))::uuid[], \(wanted.map(\.requestID))::text[]) WITH ORDINALITY AS w (id, request_id, n)
+            ), found AS (
+                SELECT w.n AS wanted_n, w.id AS wanted_id, w.request_id AS wanted_request,
+                       \(unsafeRaw: selectList(includeFreeText: includeFreeText))
+                  FROM wanted w
+                  JOIN (\(unsafeRaw: from)) ON \(unsafeRaw: alias).tenant_id = \(tx.principal.tenantID) AND \(unsafeRaw: alias).id = w.id
+            ), audited AS (\(audit))
+            SELECT * FROM found
+            """)
+        var records = [Record?](repeating: nil, count: wanted.count)
+        for row in rows {
+            records[try row.decode(Int.self, column: "wanted_n") - 1] = try decode(row, includeFreeText: includeFreeText)
+        }
+        return records
+    }
+
     /// The statement of `read`: the record, and its audit row when it is found.
     private func auditedFindQuery(_ id: UUID, below parent: ParentKey? = nil, on tx: TenantTransaction, includeFreeText: Bool,
                           resource: AuditResource) -> PostgresQuery {
-        let audit = AuditTrail.recordEach(of: "found", resourceID: "\(id.lowercased)", principal: tx.principal, requestID: tx.requestID,
+        let audit = AuditTrail.recordEach(of: "found", resourceID: "\(id.lowercased)", principal: tx.principal, requestID: "\(tx.requestID)",
                                           action: .read, resourceType: resource)
         var find = findQuery(id, tenant: tx.principal.tenantID, includeFreeText: includeFreeText)
         if let parent { find = "\(find) AND \(unsafeRaw: alias).\(unsafeRaw: parent.column) = \(parent.id)" }

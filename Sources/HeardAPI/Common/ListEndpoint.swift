@@ -138,7 +138,7 @@ struct ListEndpoint<Record: StoredRecord, Context: Sendable>: Sendable {
             // materialised CTE is read back in the order it was written.)
             let audit = AuditTrail.recordEach(
                 of: "(SELECT least(count(*), \(limit)) AS n FROM page) counted", resourceID: "NULL::text", rowsExported: "counted.n::integer",
-                principal: tx.principal, requestID: tx.requestID, action: format == .csv ? .export : .list, resourceType: resource)
+                principal: tx.principal, requestID: "\(tx.requestID)", action: format == .csv ? .export : .list, resourceType: resource)
             let statement: PostgresQuery = """
                 WITH page AS MATERIALIZED (
                     SELECT \(unsafeRaw: table.selectList(includeFreeText: listRequest.includeFreeText)), \(unsafeRaw: order.selectList)

@@ -83,12 +83,11 @@ enum FeedbackBatch {
             }
 
             // 3. Store them all at once.
-            let stored = try await FeedbackStore.storeMany(toStore.map { ($0.feedback, $0.organisationID) }, on: tx)
-            var createdIDs: [String] = []
+            let stored = try await FeedbackStore.storeMany(
+                toStore.map { FeedbackStore.Insert(feedback: $0.feedback, organisationID: $0.organisationID, requestID: tx.requestID) }, on: tx)
             let includeFreeText = principal.has(.freeTextRead)
             for (position, item) in toStore.enumerated() {
                 results[item.index] = Self.result(item.index, stored[position], item.feedback, includeFreeText: includeFreeText)
-                if case .created(let id)? = stored[position] { createdIDs.append(id.lowercased) }
             }
             for repeated in repeats {
                 // The same record twice in one batch is a duplicate of the first; a different one
@@ -102,7 +101,6 @@ enum FeedbackBatch {
                 let comparesComments = includeFreeText || stored[repeated.first].map { if case .created = $0 { true } else { false } } == true
                 results[repeated.index] = Self.result(repeated.index, first, repeated.feedback, includeFreeText: comparesComments)
             }
-            tx.audit(.create, .feedback, ids: createdIDs)
             // A duplicate answers with an existing record's id: read access, audited as a single
             // POST's duplicate is.
             tx.audit(.read, .feedback, ids: results.compactMap { $0?.status == "duplicate" ? $0?.id : nil })

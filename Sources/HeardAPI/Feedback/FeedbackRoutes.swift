@@ -9,6 +9,12 @@ struct FeedbackRoutes {
     let access: AccessControl
     let measures: MeasureCache
     let versions: MeasureVersions
+    /// Single POSTs of one key that arrive while two groups of its are being written wait, and
+    /// are then written together, up to 100 at a time: one statement, one commit
+    /// (`createTogether`; see `Coalescer`).
+    let creates: Coalescer<UUID, FeedbackStore.Insert, TogetherOutcome>
+    /// Reads by id of one key likewise (`ReadsTogether`).
+    let reads: ReadsTogether<FeedbackRecord>
 
     func add(to router: inout RouterBuilder) {
         router.post("/v1/feedback", access.secure(.feedbackWrite, resource: .feedback, Idempotency.wrap { request, context in
@@ -22,7 +28,8 @@ struct FeedbackRoutes {
         router.get("/v1/feedback/{id}", access.secure(.feedbackRead, resource: .feedback) { request, context in
             guard let id = UUID(uuidString: request.parameter("id")) else { throw Self.notFound }
             let includeFreeText = context.principal.has(.freeTextRead)
-            guard let record = try await FeedbackStore.read(id, in: context, includeFreeText: includeFreeText, versions: versions) else {
+            guard let record = try await FeedbackStore.read(id, in: context, includeFreeText: includeFreeText, versions: versions,
+                                                                     together: reads) else {
                 throw Self.notFound
             }
             return IfNoneMatch.notModified(request, etag: record.etag) ?? Self.answer(record, status: .ok, request: request)
@@ -37,6 +44,22 @@ struct FeedbackRoutes {
         // Validated before the transaction begins when the tenant's measures are at hand (see
         // MeasureCache); otherwise they are read in the transaction's first round trip.
         let validated = try measures.fresh(for: principal.tenantID).map { try NewFeedback.parse(request.body, measures: $0) }
+
+        // Most POSTs name no organisation (or their partner key's own) and no complaint: nothing
+        // to look up first. Those of one key that come while its earlier ones are being written
+        // are written together (see `creates`).
+        if let feedback = validated, feedback.organisation == nil, feedback.complaintID == nil {
+            let insert = FeedbackStore.Insert(feedback: feedback, organisationID: principal.organisationID, requestID: context.requestID)
+            switch await creates.submit(insert, key: principal.keyID, { inserts in
+                await Self.createTogether(inserts, in: context, includeFreeText: includeFreeText)
+            }) {
+            case .created(let record): return Self.answer(record, status: .created, request: request)
+            case .taken: return Self.answer(try await Self.settle(feedback, context, includeFreeText: includeFreeText), status: .ok, request: request)
+            case .failed(let error): throw error
+            case .alone: break
+            }
+        }
+
         let attempt = try await context.transaction { tx -> (feedback: NewFeedback, record: FeedbackRecord?) in
             let feedback: NewFeedback
             if let validated {
@@ -53,17 +76,57 @@ struct FeedbackRoutes {
             return (feedback, try await FeedbackStore.create(feedback, organisationID: organisationID, on: tx, includeFreeText: includeFreeText))
         }
         if let record = attempt.record { return Self.answer(record, status: .created, request: request) }
+        return Self.answer(try await Self.settle(attempt.feedback, context, includeFreeText: includeFreeText), status: .ok, request: request)
+    }
 
-        // The natural key was taken: a retry (the same content: 200 with the record) or a conflict.
-        let record = try await NaturalKey.settle(context, .feedback, noun: "feedback record") { tx -> NaturalKey.Holder<FeedbackRecord>? in
-            guard let existing = try await FeedbackStore.existing(attempt.feedback, on: tx),
+    /// What became of a POST written with others of its key (`creates`).
+    enum TogetherOutcome: Sendable {
+        case created(FeedbackRecord)
+        /// Its natural key was already taken: a retry, or a conflict (`settle`).
+        case taken
+        /// Its group failed, undoing every record in it, or repeated its natural key: it goes
+        /// again on its own, and meets its own answer.
+        case alone
+        /// A POST that was alone in its group failed: its error.
+        case failed(any Error)
+    }
+
+    /// Single POSTs of one key that came together: the first with each natural key are stored
+    /// by one statement in one transaction, with their alerts and audit rows (a group of one as
+    /// `FeedbackStore.create` stores it); a later one with the same key waits for that commit
+    /// and goes alone, finding the first (a retry or a conflict, as two requests would).
+    static func createTogether(_ inserts: [FeedbackStore.Insert], in context: AccessContext, includeFreeText: Bool) async -> [TogetherOutcome] {
+        var outcomes = [TogetherOutcome](repeating: .alone, count: inserts.count)
+        var keys = Set<[String]>()
+        let group = inserts.indices.filter { keys.insert([inserts[$0].feedback.sourceSystem, inserts[$0].feedback.externalID]).inserted }
+        do {
+            let records = try await context.transaction { tx -> [FeedbackRecord?] in
+                guard group.count > 1 else {
+                    let only = inserts[group[0]]
+                    return [try await FeedbackStore.create(only.feedback, organisationID: only.organisationID, on: tx, includeFreeText: includeFreeText)]
+                }
+                return try await FeedbackStore.createAll(group.map { inserts[$0] }, on: tx, includeFreeText: includeFreeText)
+            }
+            for (position, index) in group.enumerated() {
+                outcomes[index] = records[position].map { .created($0) } ?? .taken
+            }
+            return outcomes
+        } catch {
+            return inserts.count == 1 ? [.failed(error)] : outcomes
+        }
+    }
+
+    /// The answer to a POST whose natural key was taken: a retry (the same content: the record,
+    /// for a 200) or a conflict (409).
+    private static func settle(_ feedback: NewFeedback, _ context: AccessContext, includeFreeText: Bool) async throws -> FeedbackRecord {
+        try await NaturalKey.settle(context, .feedback, noun: "feedback record") { tx -> NaturalKey.Holder<FeedbackRecord>? in
+            guard let existing = try await FeedbackStore.existing(feedback, on: tx),
                   let record = try await FeedbackStore.find(existing.id, on: tx, includeFreeText: includeFreeText) else { return nil }
             // Without free_text:read the comment is not compared (FreeTextOracleTests).
             return NaturalKey.Holder(record, id: record.id, name: "Feedback \(record.id.lowercased)",
-                                     sameContent: attempt.feedback.matches(storedHash: existing.contentHash, storedComment: existing.comment,
-                                                                           includeFreeText: includeFreeText))
+                                     sameContent: feedback.matches(storedHash: existing.contentHash, storedComment: existing.comment,
+                                                                   includeFreeText: includeFreeText))
         }
-        return Self.answer(record, status: .ok, request: request)
     }
 
     /// The organisation a record is attributed to: a partner key's own, always; for a tenant

@@ -132,7 +132,7 @@ enum FeedbackStore {
                 -- The audit row of the creation, in the same statement: so the transaction is
                 -- the settings and this, sent as one unit on a shared connection
                 -- (PostgresPool.transaction), and nothing else.
-                \(AuditTrail.recordEach(of: "new", resourceID: "new.id::text", principal: tx.principal, requestID: tx.requestID,
+                \(AuditTrail.recordEach(of: "new", resourceID: "new.id::text", principal: tx.principal, requestID: "\(tx.requestID)",
                                         action: .create, resourceType: .feedback))
             )
             SELECT new.id, new.given_at, new.version, new.created_at, new.updated_at, o.slug AS organisation,
@@ -191,14 +191,61 @@ enum FeedbackStore {
         case existing(UUID, contentHash: String, comment: String?)
     }
 
+    /// A new record of a batch or a group: what was sent, the organisation it is attributed
+    /// to, and the request it came in (its audit row names that request).
+    struct Insert: Sendable {
+        var feedback: NewFeedback
+        var organisationID: UUID?
+        var requestID: String
+    }
+
     /// Stores many records in two statements, whatever their number: one inserts every record
-    /// whose (source_system, external_id) is new, with its responses, and any alert; one reads
-    /// the id and content hash of those already there. Answers per record, in order; nil where
-    /// the natural key is taken by a record this key cannot see. The records' natural keys must
-    /// differ from one another. Rows are inserted in natural-key order, so two batches that
-    /// overlap wait for each other instead of deadlocking.
-    static func storeMany(_ records: [(feedback: NewFeedback, organisationID: UUID?)], on tx: TenantTransaction) async throws -> [StoredInBatch?] {
+    /// whose (source_system, external_id) is new, with its responses, any alert and its audit
+    /// row (`insertQuery`); one reads the id and content hash of those already there. Answers
+    /// per record, in order; nil where the natural key is taken by a record this key cannot
+    /// see. The records' natural keys must differ from one another.
+    static func storeMany(_ records: [Insert], on tx: TenantTransaction) async throws -> [StoredInBatch?] {
         guard !records.isEmpty else { return [] }
+        let created = try await tx.query(insertQuery(records, on: tx))
+        var answers = [StoredInBatch?](repeating: nil, count: records.count)
+        for row in created {
+            answers[try row.decode(Int.self, column: "n") - 1] = .created(try row.decode(UUID.self, column: "id"))
+        }
+        let others = answers.indices.filter { answers[$0] == nil }
+        guard !others.isEmpty else { return answers }
+        let feedback = records.map(\.feedback)
+        let existing = try await tx.query("""
+            SELECT i.n, f.id, f.content_hash, f.comment
+              FROM unnest(\(others.map { feedback[$0].sourceSystem })::text[], \(others.map { feedback[$0].externalID })::text[],
+                          \(others.map { $0 + 1 })::bigint[]) AS i (source_system, external_id, n)
+              JOIN feedback f ON f.tenant_id = \(tx.principal.tenantID) AND f.source_system = i.source_system AND f.external_id = i.external_id
+            """)
+        for row in existing {
+            answers[try row.decode(Int.self, column: "n") - 1] = .existing(try row.decode(UUID.self, column: "id"),
+                                                                          contentHash: try row.decode(String.self, column: "content_hash"),
+                                                                          comment: try row.decode(String?.self, column: "comment"))
+        }
+        return answers
+    }
+
+    /// Creates `records` (single POSTs that came together: see `FeedbackRoutes.creates`) in one
+    /// statement, committed in the same round trip: each record as `create` answers it, or nil
+    /// where its natural key was taken. Their natural keys must differ from one another.
+    static func createAll(_ records: [Insert], on tx: TenantTransaction, includeFreeText: Bool) async throws -> [FeedbackRecord?] {
+        var answers = [FeedbackRecord?](repeating: nil, count: records.count)
+        for row in try await tx.queryAndCommit(insertQuery(records, on: tx)) {
+            let index = try row.decode(Int.self, column: "n") - 1
+            answers[index] = try createdRecord(records[index].feedback, row: row, includeFreeText: includeFreeText)
+        }
+        return answers
+    }
+
+    /// One statement that inserts every record of `records` whose (source_system, external_id)
+    /// is new, with its responses, any alert, and the audit row of its creation naming its own
+    /// request; it returns, for each record created, its position (`n`, 1-based) and what
+    /// `createdRecord` needs. Rows are inserted in natural-key order, so two statements that
+    /// overlap wait for each other instead of deadlocking.
+    private static func insertQuery(_ records: [Insert], on tx: TenantTransaction) -> PostgresQuery {
         let tenant = tx.principal.tenantID
         let feedback = records.map(\.feedback)
         // Every record's responses in three flat arrays; record n's are at first[n] ..< first[n] + count[n] (1-based).
@@ -211,7 +258,7 @@ enum FeedbackStore {
             responseFirst.append(next)
             next += count
         }
-        let created = try await tx.query("""
+        return """
             WITH input AS (
                 SELECT *
                   FROM unnest(\(records.map(\.organisationID))::uuid[], \(feedback.map(\.sourceSystem))::text[],
@@ -224,11 +271,12 @@ enum FeedbackStore {
                               \(feedback.map(\.consentToFollowUp))::boolean[], \(feedback.map(\.safeguardingConcern))::boolean[],
                               \(feedback.map { $0.equality?.gender?.rawValue })::text[], \(feedback.map { $0.equality?.ethnicity?.rawValue })::text[],
                               \(feedback.map { $0.equality?.disability?.rawValue })::text[], \(feedback.map(\.contentHash))::text[],
-                              \(responseFirst)::int[], \(responseCounts)::int[], \(feedback.map(\.complaintID))::uuid[])
+                              \(responseFirst)::int[], \(responseCounts)::int[], \(feedback.map(\.complaintID))::uuid[],
+                              \(records.map(\.requestID))::text[])
                        WITH ORDINALITY AS i (organisation_id, source_system, external_id, channel, respondent_role, age_band,
                                              service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
                                              consent_to_follow_up, safeguarding_concern, gender, ethnicity, disability, content_hash,
-                                             response_first, response_count, complaint_id, n)
+                                             response_first, response_count, complaint_id, request_id, n)
             ), new AS (
                 INSERT INTO feedback (tenant_id, organisation_id, source_system, external_id, channel, respondent_role, age_band,
                                       service_area, team, stage, kind, given_at, subject_ref, comment, anonymous,
@@ -245,34 +293,24 @@ enum FeedbackStore {
                   FROM input
                  ORDER BY source_system, external_id
                 ON CONFLICT (tenant_id, source_system, external_id) DO NOTHING
-                RETURNING id, source_system, external_id, organisation_id, safeguarding_concern
+                RETURNING id, source_system, external_id, organisation_id, safeguarding_concern, given_at, version, created_at, updated_at
             ), numbered AS (
-                SELECT input.n, new.id, new.organisation_id, new.safeguarding_concern
+                SELECT input.n, input.request_id, new.*
                   FROM new JOIN input USING (source_system, external_id)
             ), alert AS (
                 INSERT INTO safeguarding_alerts (tenant_id, feedback_id, organisation_id)
                 SELECT \(tenant), id, organisation_id FROM numbered WHERE safeguarding_concern
+                RETURNING id, status, feedback_id
+            ), audited AS (
+                \(AuditTrail.recordEach(of: "numbered", resourceID: "numbered.id::text", principal: tx.principal,
+                                        requestID: "numbered.request_id", action: .create, resourceType: .feedback))
             )
-            SELECT n, id FROM numbered
-            """)
-        var answers = [StoredInBatch?](repeating: nil, count: records.count)
-        for row in created {
-            answers[try row.decode(Int.self, column: "n") - 1] = .created(try row.decode(UUID.self, column: "id"))
-        }
-        let others = answers.indices.filter { answers[$0] == nil }
-        guard !others.isEmpty else { return answers }
-        let existing = try await tx.query("""
-            SELECT i.n, f.id, f.content_hash, f.comment
-              FROM unnest(\(others.map { feedback[$0].sourceSystem })::text[], \(others.map { feedback[$0].externalID })::text[],
-                          \(others.map { $0 + 1 })::bigint[]) AS i (source_system, external_id, n)
-              JOIN feedback f ON f.tenant_id = \(tenant) AND f.source_system = i.source_system AND f.external_id = i.external_id
-            """)
-        for row in existing {
-            answers[try row.decode(Int.self, column: "n") - 1] = .existing(try row.decode(UUID.self, column: "id"),
-                                                                          contentHash: try row.decode(String.self, column: "content_hash"),
-                                                                          comment: try row.decode(String?.self, column: "comment"))
-        }
-        return answers
+            SELECT numbered.n, numbered.id, numbered.given_at, numbered.version, numbered.created_at, numbered.updated_at,
+                   o.slug AS organisation, alert.id AS alert_id, alert.status AS alert_status
+              FROM numbered
+              LEFT JOIN organisations o ON o.tenant_id = \(tenant) AND o.id = numbered.organisation_id
+              LEFT JOIN alert ON alert.feedback_id = numbered.id
+            """
     }
 
     /// One record of the caller's tenant (and organisation), with its responses, or nil.
@@ -326,12 +364,12 @@ enum FeedbackStore {
     }
 
     /// `GET /v1/feedback/{id}`: the record and its audit row in one unit, one round trip (see
-    /// `Table.read`); its responses' wording from `versions`, which asks PostgreSQL (a second
-    /// round trip, no record data in it) only for a version this instance has not read before.
-    static func read(_ id: UUID, in context: AccessContext, includeFreeText: Bool, versions: MeasureVersions) async throws -> FeedbackRecord? {
-        guard var record = try await context.readTransaction({ tx in
-            try await FeedbackRecord.table.read(id, on: tx, includeFreeText: includeFreeText, audited: .feedback)
-        }) else { return nil }
+    /// `Table.read`), with the other reads of the same key that come meanwhile (`reads`); its
+    /// responses' wording from `versions`, which asks PostgreSQL (a second round trip, no record
+    /// data in it) only for a version this instance has not read before.
+    static func read(_ id: UUID, in context: AccessContext, includeFreeText: Bool, versions: MeasureVersions,
+                     together reads: ReadsTogether<FeedbackRecord>) async throws -> FeedbackRecord? {
+        guard var record = try await reads.read(id, in: context, includeFreeText: includeFreeText, audited: .feedback) else { return nil }
         let tenant = context.principal.tenantID
         if let responses = versions.responses(record.stored, tenant: tenant) {
             record.responses = responses

@@ -1,0 +1,116 @@
+import Foundation
+@testable import HeardAPI
+import HeardTesting
+import Postgres
+import Synchronization
+import XCTest
+
+/// Single POSTs of one key that arrive together are written together (FeedbackRoutes.creates):
+/// fewer round trips and commits than requests, and each request still gets its own answer,
+/// its own audit row, and the retry or conflict its natural key calls for.
+final class PostsTogetherTests: CouncilTestCase {
+    private var key: String!
+
+    override func setUp() async throws {
+        try await super.setUp()
+        key = try await harness.key(council, scopes: [.feedbackWrite, .feedbackRead, .freeTextRead])
+    }
+
+    /// Runs `body` for 0..<count on as many threads, released at the same moment; the answers in order.
+    private func atOnce<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) throws -> T) throws -> [T] {
+        let answers = Mutex<[Int: Result<T, any Error>]>([:])
+        let start = DispatchSemaphore(value: 0)
+        let done = DispatchGroup()
+        for index in 0..<count {
+            done.enter()
+            Thread {
+                start.wait()
+                let answer = Result { try body(index) }
+                answers.withLock { $0[index] = answer }
+                done.leave()
+            }.start()
+        }
+        for _ in 0..<count { start.signal() }
+        done.wait()
+        return try answers.withLock { answers in try (0..<count).map { try answers[$0]!.get() } }
+    }
+
+    func testPostsThatComeTogetherAreWrittenTogetherEachWithItsOwnAnswerAndAuditRow() async throws {
+        let harness = self.harness!, key = self.key!
+        let retried = try harness.send("POST", "/v1/feedback", key: key, body: FeedbackSamples.body(externalID: "taken-same"))
+        let conflicting = try harness.send("POST", "/v1/feedback", key: key, body: FeedbackSamples.body(externalID: "taken-other"))
+        XCTAssertEqual([retried.status, conflicting.status], [201, 201])
+        try await harness.app.access.keys.waitUntilListening()
+
+        // 40 at once: 36 new records (one a safeguarding concern), a retry of a stored one, a
+        // stored key with different content, and one new key sent twice.
+        let run = UUID().lowercased.prefix(8)
+        let bodies: [String] = (0..<36).map { index in
+            FeedbackSamples.body(externalID: "together-\(index)", overrides: index == 5
+                ? ["safeguarding_concern": "true", "kind": #""concern""#] : ["comment": "\"comment \(index)\""])
+        } + [FeedbackSamples.body(externalID: "taken-same"),
+             FeedbackSamples.body(externalID: "taken-other", overrides: ["kind": #""concern""#]),
+             FeedbackSamples.body(externalID: "twice"), FeedbackSamples.body(externalID: "twice")]
+        let before = harness.app.pool.roundTripCount
+        let answers = try atOnce(bodies.count) { index in
+            try harness.send("POST", "/v1/feedback", key: key, body: bodies[index], headers: ["X-Request-Id": "\(run)-\(index)"])
+        }
+        let trips = harness.app.pool.roundTripCount - before
+
+        for index in 0..<36 {
+            XCTAssertEqual(answers[index].status, 201, answers[index].text)
+            XCTAssertEqual(answers[index].json["external_id"] as? String, "together-\(index)", "each answer is its own request's record")
+            XCTAssertEqual(answers[index].json["comment"] as? String, index == 5 ? "My worker listens to me" : "comment \(index)")
+            XCTAssertEqual((answers[index].json["responses"] as? [[String: Any]])?.count, 2)
+        }
+        XCTAssertEqual((answers[5].json["safeguarding_alert"] as? [String: Any])?["status"] as? String, "open",
+                       "a concern's alert is raised with it")
+        XCTAssertEqual(answers[36].status, 200, "a retry answers the stored record")
+        XCTAssertEqual(answers[36].json["id"] as? String, retried.json["id"] as? String)
+        XCTAssertEqual(answers[37].status, 409, answers[37].text)
+        XCTAssertEqual(answers[37].json["existing_id"] as? String, conflicting.json["id"] as? String)
+        XCTAssertEqual(Set([answers[38].status, answers[39].status]), [200, 201], "one key sent twice at once makes one record")
+        XCTAssertEqual(answers[38].json["id"] as? String, answers[39].json["id"] as? String)
+        XCTAssertEqual(Set(answers.prefix(36).compactMap { $0.json["id"] as? String }).count, 36, "36 records")
+        XCTAssertLessThan(trips, bodies.count, "requests that came together shared round trips (\(trips) for \(bodies.count))")
+
+        // Each created record is stored as answered, with the audit row of its own request.
+        for index in [0, 5, 35] {
+            let id = try XCTUnwrap(answers[index].json["id"] as? String)
+            let read = try harness.send("GET", "/v1/feedback/\(id)", key: key)
+            XCTAssertEqual(read.json["external_id"] as? String, "together-\(index)")
+            XCTAssertEqual(read.json["created_at"] as? String, answers[index].json["created_at"] as? String)
+            XCTAssertEqual(read.header("ETag"), answers[index].header("ETag"))
+        }
+        for index in 0..<36 {
+            let audited = try await harness.auditRows(requestID: "\(run)-\(index)")
+            XCTAssertEqual(audited.map(\.action), ["create"], "request \(index)")
+            XCTAssertEqual(audited.first?.resourceID, answers[index].json["id"] as? String)
+        }
+        let retryAudit = try await harness.auditRows(requestID: "\(run)-36")
+        XCTAssertEqual(retryAudit.map(\.action), ["read"], "a retry is audited as a read")
+        let stored = try await harness.superuserCount("SELECT count(*) FROM feedback")
+        XCTAssertEqual(stored, 2 + 36 + 1)
+        let events = try await harness.superuserCount("SELECT count(*) FROM events WHERE resource = 'feedback'")
+        XCTAssertEqual(events, stored, "every record is in the change feed")
+    }
+
+    /// A partner's POSTs that come together are attributed to its own organisation, and another
+    /// key's come in groups of their own.
+    func testAPartnersPostsTogetherAreItsOwn() async throws {
+        let harness = self.harness!
+        let partner = try await harness.organisation("advocacy", in: council)
+        let partnerKey = try await harness.key(council, scopes: [.feedbackWrite, .feedbackRead], organisation: partner)
+        let councilKey = self.key!
+        let answers = try atOnce(20) { index in
+            try harness.send("POST", "/v1/feedback", key: index % 2 == 0 ? partnerKey : councilKey,
+                             body: FeedbackSamples.body(externalID: "mixed-\(index)"))
+        }
+        XCTAssertEqual(answers.map(\.status), Array(repeating: 201, count: 20), answers.map(\.text).joined(separator: "\n"))
+        XCTAssertEqual(answers.enumerated().map { $0.element.json["organisation"] as? String }, (0..<20).map { $0 % 2 == 0 ? "advocacy" : nil })
+        let attributed = try await harness.superuserCount("SELECT count(*) FROM feedback WHERE organisation_id = \(partner.id)")
+        XCTAssertEqual(attributed, 10)
+        XCTAssertNil(answers[0].json["comment"], "the partner's key has no free_text:read")
+        XCTAssertEqual(answers[1].json["comment"] as? String, "My worker listens to me", "the council's key has")
+    }
+}
