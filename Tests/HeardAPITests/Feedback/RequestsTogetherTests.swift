@@ -5,10 +5,11 @@ import Postgres
 import Synchronization
 import XCTest
 
-/// Single POSTs of one key that arrive together are written together (FeedbackRoutes.creates):
-/// fewer round trips and commits than requests, and each request still gets its own answer,
-/// its own audit row, and the retry or conflict its natural key calls for.
-final class PostsTogetherTests: CouncilTestCase {
+/// Single POSTs of one key that arrive together are written together (FeedbackRoutes.creates),
+/// and reads by id read together (ReadsTogether): fewer round trips and commits than requests,
+/// and each request still gets its own answer, its own audit row, and for a POST the retry or
+/// conflict its natural key calls for.
+final class RequestsTogetherTests: CouncilTestCase {
     private var key: String!
 
     override func setUp() async throws {
@@ -112,5 +113,49 @@ final class PostsTogetherTests: CouncilTestCase {
         XCTAssertEqual(attributed, 10)
         XCTAssertNil(answers[0].json["comment"], "the partner's key has no free_text:read")
         XCTAssertEqual(answers[1].json["comment"] as? String, "My worker listens to me", "the council's key has")
+    }
+
+    func testReadsThatComeTogetherAreReadTogetherEachWithItsOwnAnswerAndAuditRow() async throws {
+        let harness = self.harness!, key = self.key!
+        let ids = try (0..<5).map { index in
+            try XCTUnwrap(harness.send("POST", "/v1/feedback", key: key, body: FeedbackSamples.body(externalID: "read-\(index)")).json["id"] as? String)
+        }
+        let otherCouncil = try await harness.tenant("hartlepool")
+        let otherKey = try await harness.key(otherCouncil, scopes: [.feedbackWrite])
+        let theirs = try XCTUnwrap(harness.send("POST", "/v1/feedback", key: otherKey, body: FeedbackSamples.body()).json["id"] as? String)
+        try await harness.app.access.keys.waitUntilListening()
+        XCTAssertEqual(try harness.send("GET", "/v1/feedback/\(ids[0])", key: key).status, 200, "the key is known from here on")
+
+        // 40 at once: each of the five records eight times over, but every tenth another
+        // council's record and every fifteenth an id that names nothing.
+        let run = UUID().lowercased.prefix(8)
+        let wanted: [String] = (0..<40).map { (index: Int) -> String in
+            if index % 10 == 9 { return theirs }
+            if index % 15 == 14 { return UUID().lowercased }
+            return ids[index % 5]
+        }
+        let before = harness.app.pool.roundTripCount
+        let answers = try atOnce(wanted.count) { index in
+            try harness.send("GET", "/v1/feedback/\(wanted[index])", key: key, headers: ["X-Request-Id": "\(run)-\(index)"])
+        }
+        let trips = harness.app.pool.roundTripCount - before
+        for (index, answer) in answers.enumerated() {
+            let audited = try await harness.auditRows(requestID: "\(run)-\(index)")
+            if let position = ids.firstIndex(of: wanted[index]) {
+                XCTAssertEqual(answer.status, 200, answer.text)
+                XCTAssertEqual(answer.json["id"] as? String, wanted[index], "each answer is its own request's record")
+                XCTAssertEqual(answer.json["external_id"] as? String, "read-\(position)")
+                XCTAssertEqual(answer.json["comment"] as? String, "My worker listens to me")
+                XCTAssertEqual((answer.json["responses"] as? [[String: Any]])?.count, 2)
+                XCTAssertEqual(audited.map(\.action), ["read"], "request \(index) is audited")
+                XCTAssertEqual(audited.map(\.outcome), ["success"])
+                XCTAssertEqual(audited.first?.resourceID, wanted[index])
+            } else {
+                XCTAssertEqual(answer.status, 404, "request \(index): another council's record, or none, is not found")
+                XCTAssertEqual(audited.map(\.outcome), ["not_found"], "request \(index): audited as not found, never as read")
+                XCTAssertEqual(audited.map(\.status), [404])
+            }
+        }
+        XCTAssertLessThan(trips, wanted.count, "reads that came together shared round trips (\(trips) for \(wanted.count))")
     }
 }
