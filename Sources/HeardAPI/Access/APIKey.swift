@@ -25,14 +25,17 @@ public struct APIKeySecret: Sendable {
 
     /// Parses the text a client sent; nil when it is not shaped like a Heard key.
     public init?(text: String) {
-        guard text.hasPrefix(Self.prefix), text.utf8.count == Self.prefix.utf8.count + 32 + 1 + 43 else { return nil }
-        let body = text.dropFirst(Self.prefix.count)
-        let idHex = body.prefix(32)
-        guard body.dropFirst(32).first == "_" else { return nil }
-        let secret = String(body.dropFirst(33))
-        guard secret.utf8.allSatisfy({ $0.isBase64URL }), let id = UUID(hexDigits: String(idHex)) else { return nil }
+        // Read as bytes: every request's key is parsed, and String's character views cost a
+        // grapheme scan each.
+        let bytes = Array(text.utf8)
+        let prefix = Array(Self.prefix.utf8)
+        guard bytes.count == prefix.count + 32 + 1 + 43, bytes.starts(with: prefix), bytes[prefix.count + 32] == UInt8(ascii: "_") else {
+            return nil
+        }
+        let secret = bytes[(prefix.count + 33)...]
+        guard secret.allSatisfy({ $0.isBase64URL }), let id = UUID(hexDigits: bytes[prefix.count..<(prefix.count + 32)]) else { return nil }
         self.id = id
-        self.secret = secret
+        self.secret = String(decoding: secret, as: UTF8.self)
     }
 
     private init(id: UUID, secret: String) {
@@ -61,12 +64,29 @@ private extension UInt8 {
 }
 
 extension UUID {
-    /// From 32 hex digits without dashes.
+    /// From 32 hex digits without dashes (lower case).
     init?(hexDigits: String) {
-        guard hexDigits.utf8.count == 32, hexDigits.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }) else { return nil }
-        let characters = Array(hexDigits)
-        let dashed = String(characters[0..<8]) + "-" + String(characters[8..<12]) + "-" + String(characters[12..<16])
-            + "-" + String(characters[16..<20]) + "-" + String(characters[20..<32])
-        self.init(uuidString: dashed)
+        self.init(hexDigits: Array(hexDigits.utf8)[...])
+    }
+
+    /// From 32 hex digits without dashes (lower case), as bytes.
+    init?(hexDigits digits: ArraySlice<UInt8>) {
+        guard digits.count == 32 else { return nil }
+        func value(_ digit: UInt8) -> UInt8? {
+            switch digit {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+            default: nil
+            }
+        }
+        var bytes = [UInt8](repeating: 0, count: 16)
+        var index = digits.startIndex
+        for position in 0..<16 {
+            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
+            bytes[position] = high << 4 | low
+            index += 2
+        }
+        self.init(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                         bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
     }
 }
