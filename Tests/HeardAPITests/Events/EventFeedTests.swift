@@ -285,6 +285,40 @@ final class EventFeedTests: XCTestCase {
         XCTAssertEqual(pairs(try follow(writer, after: start).events), ["complaint.changed \(open)"])
     }
 
+    /// An event's type is its resource, a dot and what happened, and its resource a lower-case
+    /// name: the table refuses anything else, whoever writes it (the owner here, past row-level
+    /// security), as the triggers' own rows are checked.
+    func testTheFeedTakesOnlyWellFormedEvents() async throws {
+        let id = UUID()
+        func insert(_ type: String, _ resource: String) async -> Bool {
+            do {
+                try await harness.ownerPool.execute("""
+                    INSERT INTO events (tenant_id, type, resource, resource_id, xid, position)
+                    VALUES (\(council.id), \(type), \(resource), \(id), pg_current_xact_id(), pg_current_xact_id())
+                    """)
+                return true
+            } catch {
+                return false
+            }
+        }
+        for (type, resource) in [("feedback.created", "feedback"), ("safeguarding_alert.transitioned", "safeguarding_alert"),
+                                 ("complaint.changed", "complaint"), (String(repeating: "a", count: 60) + ".created", String(repeating: "a", count: 60))] {
+            let taken = await insert(type, resource)
+            XCTAssertTrue(taken, "\(type) of \(resource)")
+        }
+        let refused: [(String, String)] = [
+            ("feedback.deleted", "feedback"), ("feedback.created", "complaint"), ("complaint.created", "feedback"),
+            ("Feedback.created", "Feedback"), ("feed-back.created", "feed-back"), ("feedback1.created", "feedback1"),
+            (".created", ""), ("feedback.created.created", "feedback"), ("feedback.created", "feedback.created"),
+            (String(repeating: "a", count: 61) + ".created", String(repeating: "a", count: 61)), ("é.created", "é"),
+            ("feedback .created", "feedback "), ("feedback.createdx", "feedback"),
+        ]
+        for (type, resource) in refused {
+            let taken = await insert(type, resource)
+            XCTAssertFalse(taken, "\(type) of \(resource) is refused")
+        }
+    }
+
     // MARK: Long polls
 
     /// A deployment may hold long polls for less than a client asks (LONG_POLL_MAX_SECONDS): the
