@@ -23,6 +23,17 @@ public struct Principal: Sendable {
 
     public func has(_ scope: Scope) -> Bool { scopes.contains(scope) }
 
+    /// Everything a request's database work takes from its key: requests with the same identity
+    /// may be done together, in one transaction with one set of settings (`Coalescer`).
+    struct Identity: Hashable, Sendable {
+        let keyID: UUID
+        let tenantID: UUID
+        let organisationID: UUID?
+        let scopes: Set<Scope>
+    }
+
+    var identity: Identity { Identity(keyID: keyID, tenantID: tenantID, organisationID: organisationID, scopes: scopes) }
+
     /// The transaction-local settings row-level security reads.
     var databaseSettings: [(name: String, value: String)] {
         [("heard.tenant_id", tenantID.lowercased), ("heard.organisation_id", organisationID?.lowercased ?? "")]

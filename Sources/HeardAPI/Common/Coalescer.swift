@@ -17,7 +17,7 @@ import Synchronization
 ///   it never throws (an area maps a failed group to outcomes, say "try alone").
 ///
 /// ```swift
-/// let outcome = await creates.submit(item, key: principal.keyID) { items in
+/// let outcome = await creates.submit(item, key: principal.identity) { items in
 ///     await Store.createAll(items, in: context)   // [Outcome], one for each item
 /// }
 /// ```
@@ -129,18 +129,18 @@ final class ReadsTogether<Record: StoredRecord>: Sendable {
         case failed(any Error)
     }
 
-    private let coalescer: Coalescer<UUID, Wanted, Outcome>
+    private let coalescer: Coalescer<Principal.Identity, Wanted, Outcome>
 
     init(maxInFlight: Int = 2, maxGroup: Int = 100) {
         coalescer = Coalescer(maxInFlight: maxInFlight, maxGroup: maxGroup)
     }
 
     /// `Record.table.read(id, ...)` in a read transaction of `context`'s, with others of the same
-    /// key that come meanwhile. (The key decides the tenant, the organisation and the scopes, so
-    /// every read in a group is allowed to see exactly what it would see alone.)
+    /// key that come meanwhile. (Grouped by the key's whole identity, tenant, organisation and
+    /// scopes with it, so every read in a group sees exactly what it would see alone.)
     func read(_ id: UUID, in context: AccessContext, includeFreeText: Bool, audited resource: AuditResource) async throws -> Record? {
         let table = Record.table
-        let outcome = await coalescer.submit(Wanted(id: id, requestID: context.requestID), key: context.principal.keyID) { wanted in
+        let outcome = await coalescer.submit(Wanted(id: id, requestID: context.requestID), key: context.principal.identity) { wanted in
             do {
                 let records = try await context.readTransaction { tx -> [Record?] in
                     guard wanted.count > 1 else { return [try await table.read(wanted[0].id, on: tx, includeFreeText: includeFreeText, audited: resource)] }

@@ -12,7 +12,7 @@ struct FeedbackRoutes {
     /// Single POSTs of one key that arrive while two groups of its are being written wait, and
     /// are then written together, up to 100 at a time: one statement, one commit
     /// (`createTogether`; see `Coalescer`).
-    let creates: Coalescer<UUID, FeedbackStore.Insert, TogetherOutcome>
+    let creates: Coalescer<Principal.Identity, FeedbackStore.Insert, TogetherOutcome>
     /// Reads by id of one key likewise (`ReadsTogether`).
     let reads: ReadsTogether<FeedbackRecord>
 
@@ -50,7 +50,7 @@ struct FeedbackRoutes {
         // are written together (see `creates`).
         if let feedback = validated, feedback.organisation == nil, feedback.complaintID == nil {
             let insert = FeedbackStore.Insert(feedback: feedback, organisationID: principal.organisationID, requestID: context.requestID)
-            switch await creates.submit(insert, key: principal.keyID, { inserts in
+            switch await creates.submit(insert, key: principal.identity, { inserts in
                 await Self.createTogether(inserts, in: context, includeFreeText: includeFreeText)
             }) {
             case .created(let record): return Self.answer(record, status: .created, request: request)
