@@ -14,7 +14,7 @@ public struct HeardApp: Sendable {
     let measures = MeasureCache()
     let measureVersions = MeasureVersions()
     let feedbackCreates = Coalescer<Principal.Identity, FeedbackStore.Insert, FeedbackRoutes.TogetherOutcome>(maxInFlight: 2, maxGroup: 100)
-    let feedbackReads = ReadsTogether<FeedbackRecord>(maxInFlight: 2, maxGroup: 100)
+    let feedbackReads = ReadsTogether<FeedbackRecord>(audited: .feedback, maxInFlight: 2, maxGroup: 100)
 
     /// - Parameter clock: the time requests are handled at (`AccessContext.now`); tests hold it.
     public init(database: PostgresPool, migrator: Migrator, metrics: Metrics, access: AccessControl.Configuration = .init(),

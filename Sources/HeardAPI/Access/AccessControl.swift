@@ -266,6 +266,15 @@ public struct AccessContext: Sendable {
         try await transaction(settings: principal.databaseSettings + (readAudit == .deferred ? [("synchronous_commit", "off")] : []), body)
     }
 
+    /// `transaction`, for the writes of a group of requests done together (`Coalescer`): a row
+    /// lock held elsewhere (a natural key that another transaction has inserted and not yet
+    /// committed) fails the group after `lockTimeoutMilliseconds` rather than hold every request
+    /// in it, and the key's requests queued behind; its requests then go again alone, and only
+    /// the one that needs that row waits for it.
+    public func groupTransaction<Value>(lockTimeoutMilliseconds: Int = 1000, _ body: (TenantTransaction) async throws -> Value) async throws -> Value {
+        try await transaction(settings: principal.databaseSettings + [("lock_timeout", "\(lockTimeoutMilliseconds)ms")], body)
+    }
+
     private func transaction<Value>(settings: [(name: String, value: String)], _ body: (TenantTransaction) async throws -> Value) async throws -> Value {
         try await database.transaction(settings: settings) { transaction in
             try await body(TenantTransaction(base: transaction, principal: principal, requestID: requestID))

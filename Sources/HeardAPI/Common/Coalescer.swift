@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import Synchronization
 
 /// Requests that do the same thing for the same key, arriving while that key already has
@@ -111,8 +112,8 @@ final class Coalescer<Key: Hashable & Sendable, Item: Sendable, Outcome: Sendabl
 /// once its audit row is committed.
 ///
 /// ```swift
-/// let reads = ReadsTogether<FeedbackRecord>()          // one for the app, kept by the area's routes
-/// guard let record = try await reads.read(id, in: context, includeFreeText: ..., audited: .feedback) else { throw notFound }
+/// let reads = ReadsTogether<FeedbackRecord>(audited: .feedback)   // one for the app, kept by the area's routes
+/// guard let record = try await reads.read(id, in: context, includeFreeText: ...) else { throw notFound }
 /// ```
 final class ReadsTogether<Record: StoredRecord>: Sendable {
     struct Wanted: Sendable {
@@ -129,18 +130,29 @@ final class ReadsTogether<Record: StoredRecord>: Sendable {
         case failed(any Error)
     }
 
-    private let coalescer: Coalescer<Principal.Identity, Wanted, Outcome>
+    /// What a group's read depends on: the key's whole identity (tenant, organisation and
+    /// scopes with it) and whether free text is read, so every read in a group sees exactly
+    /// what it would see alone.
+    private struct GroupKey: Hashable, Sendable {
+        let identity: Principal.Identity
+        let includeFreeText: Bool
+    }
 
-    init(maxInFlight: Int = 2, maxGroup: Int = 100) {
+    /// The reads' audit rows name this resource.
+    let resource: AuditResource
+    private let coalescer: Coalescer<GroupKey, Wanted, Outcome>
+
+    init(audited resource: AuditResource, maxInFlight: Int = 2, maxGroup: Int = 100) {
+        self.resource = resource
         coalescer = Coalescer(maxInFlight: maxInFlight, maxGroup: maxGroup)
     }
 
     /// `Record.table.read(id, ...)` in a read transaction of `context`'s, with others of the same
-    /// key that come meanwhile. (Grouped by the key's whole identity, tenant, organisation and
-    /// scopes with it, so every read in a group sees exactly what it would see alone.)
-    func read(_ id: UUID, in context: AccessContext, includeFreeText: Bool, audited resource: AuditResource) async throws -> Record? {
-        let table = Record.table
-        let outcome = await coalescer.submit(Wanted(id: id, requestID: context.requestID), key: context.principal.identity) { wanted in
+    /// key that come meanwhile.
+    func read(_ id: UUID, in context: AccessContext, includeFreeText: Bool) async throws -> Record? {
+        let table = Record.table, resource = self.resource
+        let key = GroupKey(identity: context.principal.identity, includeFreeText: includeFreeText)
+        let outcome = await coalescer.submit(Wanted(id: id, requestID: context.requestID), key: key) { wanted in
             do {
                 let records = try await context.readTransaction { tx -> [Record?] in
                     guard wanted.count > 1 else { return [try await table.read(wanted[0].id, on: tx, includeFreeText: includeFreeText, audited: resource)] }
@@ -148,7 +160,7 @@ final class ReadsTogether<Record: StoredRecord>: Sendable {
                 }
                 return records.map { $0.map(Outcome.found) ?? .missing }
             } catch {
-                return wanted.count == 1 ? [.failed(error)] : Array(repeating: .alone, count: wanted.count)
+                return GroupFailure.outcomes(of: error, count: wanted.count, failed: Outcome.failed, alone: .alone)
             }
         }
         switch outcome {
@@ -158,5 +170,19 @@ final class ReadsTogether<Record: StoredRecord>: Sendable {
         case .alone:
             return try await context.readTransaction { tx in try await table.read(id, on: tx, includeFreeText: includeFreeText, audited: resource) }
         }
+    }
+}
+
+/// What the requests of a group that failed are answered. A failure caused by the requests
+/// (a statement refused, a deadlock, a lock waited on too long) undid the whole group: each
+/// goes again alone and meets its own answer. A group alone, or one that never reached
+/// PostgreSQL (no connection came free in time), fails with its error: sending each request
+/// again alone would only add a hundred callers to a pool that is already full.
+enum GroupFailure {
+    static func outcomes<Outcome>(of error: any Error, count: Int, failed: (any Error) -> Outcome, alone: Outcome) -> [Outcome] {
+        if count == 1 || (error as? PostgresError)?.kind == .poolTimeout {
+            return Array(repeating: failed(error), count: count)
+        }
+        return Array(repeating: alone, count: count)
     }
 }

@@ -279,8 +279,9 @@ struct Table<Record: StoredRecord>: Sendable {
             ), found AS (
                 SELECT w.n AS wanted_n, w.id AS wanted_id, w.request_id AS wanted_request,
                        \(unsafeRaw: selectList(includeFreeText: includeFreeText))
-                  FROM wanted w
-                  JOIN (\(unsafeRaw: from)) ON \(unsafeRaw: alias).tenant_id = \(tx.principal.tenantID) AND \(unsafeRaw: alias).id = w.id
+                  FROM \(unsafeRaw: from)
+                  JOIN wanted w ON \(unsafeRaw: alias).id = w.id
+                 WHERE \(unsafeRaw: alias).tenant_id = \(tx.principal.tenantID)
             ), audited AS (\(audit))
             SELECT * FROM found
             """)

@@ -94,25 +94,32 @@ struct FeedbackRoutes {
     /// Single POSTs of one key that came together: the first with each natural key are stored
     /// by one statement in one transaction, with their alerts and audit rows (a group of one as
     /// `FeedbackStore.create` stores it); a later one with the same key waits for that commit
-    /// and goes alone, finding the first (a retry or a conflict, as two requests would).
+    /// and goes alone, finding the first (a retry or a conflict, as two requests would). A
+    /// group that would wait more than a second for a row another transaction holds (its
+    /// natural key, inserted there and not yet committed) gives up, and its requests go alone
+    /// (`AccessContext.groupTransaction`).
     static func createTogether(_ inserts: [FeedbackStore.Insert], in context: AccessContext, includeFreeText: Bool) async -> [TogetherOutcome] {
         var outcomes = [TogetherOutcome](repeating: .alone, count: inserts.count)
         var keys = Set<[String]>()
         let group = inserts.indices.filter { keys.insert([inserts[$0].feedback.sourceSystem, inserts[$0].feedback.externalID]).inserted }
         do {
-            let records = try await context.transaction { tx -> [FeedbackRecord?] in
-                guard group.count > 1 else {
-                    let only = inserts[group[0]]
-                    return [try await FeedbackStore.create(only.feedback, organisationID: only.organisationID, on: tx, includeFreeText: includeFreeText)]
+            let records: [FeedbackRecord?]
+            if group.count == 1 {
+                let only = inserts[group[0]]
+                records = [try await context.transaction { tx in
+                    try await FeedbackStore.create(only.feedback, organisationID: only.organisationID, on: tx, includeFreeText: includeFreeText)
+                }]
+            } else {
+                records = try await context.groupTransaction { tx in
+                    try await FeedbackStore.createAll(group.map { inserts[$0] }, on: tx, includeFreeText: includeFreeText)
                 }
-                return try await FeedbackStore.createAll(group.map { inserts[$0] }, on: tx, includeFreeText: includeFreeText)
             }
             for (position, index) in group.enumerated() {
                 outcomes[index] = records[position].map { .created($0) } ?? .taken
             }
             return outcomes
         } catch {
-            return inserts.count == 1 ? [.failed(error)] : outcomes
+            return GroupFailure.outcomes(of: error, count: inserts.count, failed: TogetherOutcome.failed, alone: .alone)
         }
     }
 

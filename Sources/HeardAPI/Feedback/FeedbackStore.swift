@@ -369,7 +369,7 @@ enum FeedbackStore {
     /// data in it) only for a version this instance has not read before.
     static func read(_ id: UUID, in context: AccessContext, includeFreeText: Bool, versions: MeasureVersions,
                      together reads: ReadsTogether<FeedbackRecord>) async throws -> FeedbackRecord? {
-        guard var record = try await reads.read(id, in: context, includeFreeText: includeFreeText, audited: .feedback) else { return nil }
+        guard var record = try await reads.read(id, in: context, includeFreeText: includeFreeText) else { return nil }
         let tenant = context.principal.tenantID
         if let responses = versions.responses(record.stored, tenant: tenant) {
             record.responses = responses

@@ -1,5 +1,6 @@
 import Foundation
 @testable import HeardAPI
+import Postgres
 import Synchronization
 import XCTest
 
@@ -110,5 +111,21 @@ final class CoalescerTests: XCTestCase {
         recorder.release()
         let outcomes = [await a.value, await b.value, await c.value]
         XCTAssertEqual(outcomes, ["done 1", "done 2", "done 3"])
+    }
+
+    /// A group that failed: its requests go again alone when the failure came from them (a
+    /// statement refused, a lock waited on too long), but not when the group never reached
+    /// PostgreSQL (no connection came free: a hundred callers more would not help), nor when
+    /// the request was alone anyway.
+    func testAFailedGroupsRequestsGoAloneOnlyWhenThatCanHelp() {
+        func kinds(_ error: any Error, count: Int) -> [String] {
+            GroupFailure.outcomes(of: error, count: count, failed: { _ in "failed" }, alone: "alone")
+        }
+        let refused = PostgresError(kind: .query, sqlState: "55P03", message: "canceling statement due to lock timeout")
+        let full = PostgresError(kind: .poolTimeout, message: "no database connection became free within 2 seconds")
+        XCTAssertEqual(kinds(refused, count: 3), ["alone", "alone", "alone"])
+        XCTAssertEqual(kinds(PostgresError(kind: .connection, message: "lost"), count: 2), ["alone", "alone"])
+        XCTAssertEqual(kinds(full, count: 3), ["failed", "failed", "failed"])
+        XCTAssertEqual(kinds(refused, count: 1), ["failed"])
     }
 }

@@ -58,6 +58,30 @@ final class ReadInOneRoundTripTests: CouncilTestCase {
                        (try harness.send("GET", "/v1/feedback/\(id)", key: key).json["responses"] as? [[String: Any]])?.compactMap { $0["wording"] as? String })
     }
 
+    /// Reads done together (`Table.readAll`) work for a table read alone as for one with joins,
+    /// each found record audited under its own request, one not found neither answered nor audited.
+    func testReadsTogetherReadARecordOfASingleTable() async throws {
+        let created = try harness.send("POST", "/v1/feedback", key: key,
+                                       body: FeedbackSamples.body(overrides: ["safeguarding_concern": "true", "kind": #""concern""#]))
+        let alert = try XCTUnwrap(UUID(uuidString: (created.json["safeguarding_alert"] as? [String: Any])?["id"] as? String ?? ""), created.text)
+        let principal = Principal(keyID: try XCTUnwrap(APIKeySecret(text: key)).id, tenantID: council.id, organisationID: nil,
+                                  scopes: [.feedbackRead])
+        let run = UUID().lowercased
+        let wanted = [ReadsTogether<FeedbackRecord.AlertSummary>.Wanted(id: alert, requestID: "\(run)-a"),
+                      .init(id: UUID(), requestID: "\(run)-b"), .init(id: alert, requestID: "\(run)-c")]
+        let records = try await harness.app.pool.transaction(settings: principal.databaseSettings) { base in
+            try await FeedbackRecord.AlertSummary.table.readAll(wanted, on: TenantTransaction(base: base, principal: principal, requestID: run),
+                                                               includeFreeText: false, audited: .safeguardingAlert)
+        }
+        XCTAssertEqual(records.map { $0?.id }, [alert, nil, alert])
+        XCTAssertEqual(records.map { $0?.status }, ["open", nil, "open"])
+        for (suffix, expected) in [("a", [alert.lowercased]), ("b", []), ("c", [alert.lowercased])] {
+            let audited = try await harness.auditRows(requestID: "\(run)-\(suffix)")
+            XCTAssertEqual(audited.map(\.action), expected.map { _ in "read" })
+            XCTAssertEqual(audited.compactMap(\.resourceID), expected)
+        }
+    }
+
     func testARecordOfTheKitIsReadAndAuditedInOneRoundTrip() async throws {
         let id = try ParticipationSamples.makeParticipant(harness, key: key)
         let trips = try await roundTrips("/v1/participants/\(id)")

@@ -18,7 +18,7 @@ final class RequestsTogetherTests: CouncilTestCase {
     }
 
     /// Runs `body` for 0..<count on as many threads, released at the same moment; the answers in order.
-    private func atOnce<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) throws -> T) throws -> [T] {
+    static func atOnce<T: Sendable>(_ count: Int, _ body: @escaping @Sendable (Int) throws -> T) throws -> [T] {
         let answers = Mutex<[Int: Result<T, any Error>]>([:])
         let start = DispatchSemaphore(value: 0)
         let done = DispatchGroup()
@@ -53,7 +53,7 @@ final class RequestsTogetherTests: CouncilTestCase {
              FeedbackSamples.body(externalID: "taken-other", overrides: ["kind": #""concern""#]),
              FeedbackSamples.body(externalID: "twice"), FeedbackSamples.body(externalID: "twice")]
         let before = harness.app.pool.roundTripCount
-        let answers = try atOnce(bodies.count) { index in
+        let answers = try Self.atOnce(bodies.count) { index in
             try harness.send("POST", "/v1/feedback", key: key, body: bodies[index], headers: ["X-Request-Id": "\(run)-\(index)"])
         }
         let trips = harness.app.pool.roundTripCount - before
@@ -103,7 +103,7 @@ final class RequestsTogetherTests: CouncilTestCase {
         let partner = try await harness.organisation("advocacy", in: council)
         let partnerKey = try await harness.key(council, scopes: [.feedbackWrite, .feedbackRead], organisation: partner)
         let councilKey = self.key!
-        let answers = try atOnce(20) { index in
+        let answers = try Self.atOnce(20) { index in
             try harness.send("POST", "/v1/feedback", key: index % 2 == 0 ? partnerKey : councilKey,
                              body: FeedbackSamples.body(externalID: "mixed-\(index)"))
         }
@@ -135,7 +135,7 @@ final class RequestsTogetherTests: CouncilTestCase {
             return ids[index % 5]
         }
         let before = harness.app.pool.roundTripCount
-        let answers = try atOnce(wanted.count) { index in
+        let answers = try Self.atOnce(wanted.count) { index in
             try harness.send("GET", "/v1/feedback/\(wanted[index])", key: key, headers: ["X-Request-Id": "\(run)-\(index)"])
         }
         let trips = harness.app.pool.roundTripCount - before
@@ -157,5 +157,69 @@ final class RequestsTogetherTests: CouncilTestCase {
             }
         }
         XCTAssertLessThan(trips, wanted.count, "reads that came together shared round trips (\(trips) for \(wanted.count))")
+    }
+
+    /// A group that meets a row another transaction holds (a natural key inserted there and not
+    /// committed) gives up after a second rather than hold every request in it until that
+    /// transaction ends: each of its requests then goes alone (and only the one for that key
+    /// waits for the row).
+    func testAGroupWaitingOnARowHeldElsewhereGivesUpAndItsRequestsGoAlone() async throws {
+        let harness = self.harness!, council = self.council!
+        let keyID = try XCTUnwrap(APIKeySecret(text: key)).id
+        let principal = Principal(keyID: keyID, tenantID: council.id, organisationID: nil, scopes: [.feedbackWrite, .feedbackRead])
+        let context = AccessContext(principal: principal, database: harness.app.pool, requestID: "group-held", now: Date(), readAudit: .flushed)
+        let measures = try await harness.app.pool.transaction(settings: principal.databaseSettings) { try await MeasureStore.all(on: $0, tenantID: council.id) }
+        let inserts = try ["held", "free-1", "free-2"].map { externalID in
+            FeedbackStore.Insert(feedback: try NewFeedback.parse(Array(FeedbackSamples.body(externalID: externalID).utf8), measures: measures),
+                                 organisationID: nil, requestID: "group-\(externalID)")
+        }
+
+        // Another session inserts the natural key (mosaic, held) and keeps its transaction open.
+        let inserted = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
+        let holder = Task {
+            try await harness.ownerPool.withConnection { connection in
+                try await connection.simpleExecute("BEGIN")
+                _ = try await connection.pipeline([
+                    "SELECT set_config('heard.tenant_id', \(council.id.lowercased), true), set_config('heard.organisation_id', '', true)",
+                    """
+                    INSERT INTO feedback (tenant_id, source_system, external_id, channel, respondent_role, age_band, service_area, stage,
+                                          kind, given_at, anonymous, consent_to_follow_up, safeguarding_concern, content_hash, created_by,
+                                          response_measures, response_versions, response_scores)
+                    VALUES (\(council.id), 'mosaic', 'held', 'survey', 'child', '8_to_12', 'early_help', 'review', 'general', now(),
+                            false, false, false, 'held', \(keyID), '{}', '{}', '{}')
+                    """,
+                ])
+                inserted.signal()
+                await withCheckedContinuation { continuation in
+                    DispatchQueue.global().async { release.wait(); continuation.resume() }
+                }
+                try await connection.simpleExecute("ROLLBACK")
+            }
+        }
+        await withCheckedContinuation { continuation in DispatchQueue.global().async { inserted.wait(); continuation.resume() } }
+
+        final class Outcome: Sendable { let answered = Mutex<[FeedbackRoutes.TogetherOutcome]?>(nil) }
+        let outcome = Outcome()
+        let group = Task {
+            let outcomes = await FeedbackRoutes.createTogether(inserts, in: context, includeFreeText: false)
+            outcome.answered.withLock { $0 = outcomes }
+        }
+        // The group answers while the row is still held (waiting at most 20 s for it to).
+        for _ in 0..<2000 where outcome.answered.withLock({ $0 == nil }) { try await Task.sleep(for: .milliseconds(10)) }
+        let answered = outcome.answered.withLock { $0 }
+        release.signal()
+        try await holder.value
+        await group.value
+        let kinds = try XCTUnwrap(answered, "the group waited for the held row").map { outcome -> String in
+            switch outcome {
+            case .alone: "alone"
+            case .created: "created"
+            case .taken: "taken"
+            case .failed(let error): "failed: \(error)"
+            }
+        }
+        XCTAssertEqual(kinds, ["alone", "alone", "alone"], "nothing of the group was kept; each request goes again alone")
+        let stored = try await harness.superuserCount("SELECT count(*) FROM feedback")
+        XCTAssertEqual(stored, 0, "the group left nothing behind, and the held insert was rolled back")
     }
 }
