@@ -283,7 +283,8 @@ public struct AccessContext: Sendable {
 }
 
 /// How the audit rows of reads reach the disk. Either way a read is answered only once its audit
-/// row is committed, in the read's own transaction.
+/// row is committed, in the transaction that read the record (its own, or that of the reads of
+/// its key done together: `ReadsTogether`).
 public enum ReadAudit: String, Sendable, CaseIterable {
     /// The commit waits for its WAL flush (concurrent commits share flushes: group commit).
     case flushed
