@@ -13,7 +13,7 @@ public struct HeardApp: Sendable {
     public let access: AccessControl
     let measures = MeasureCache()
     let measureVersions = MeasureVersions()
-    let feedbackCreates = Coalescer<Principal.Identity, FeedbackStore.Insert, FeedbackRoutes.TogetherOutcome>(maxInFlight: 2, maxGroup: 100)
+    let feedbackCreates = Coalescer<Principal.Identity, FeedbackStore.Insert, TogetherOutcome<FeedbackRecord?>>(maxInFlight: 2, maxGroup: 100)
     let feedbackReads = ReadsTogether<FeedbackRecord>(audited: .feedback, maxInFlight: 2, maxGroup: 100)
 
     /// - Parameter clock: the time requests are handled at (`AccessContext.now`); tests hold it.

@@ -14,8 +14,8 @@ import Synchronization
 /// - A group is run by one of its own requests (its leader, the first in it), which hands every
 ///   other member its outcome, then passes the lead to the first of the requests that came
 ///   meanwhile: no task of its own, nothing left running when no request is.
-/// - `do` receives the members' items in order and answers one outcome each, in the same order;
-///   it never throws (an area maps a failed group to outcomes, say "try alone").
+/// - `work` receives the members' items in order and answers one outcome each, in the same
+///   order; it never throws (a failed group's outcomes: `TogetherOutcome.afterFailure`).
 ///
 /// ```swift
 /// let outcome = await creates.submit(item, key: principal.identity) { items in
@@ -121,15 +121,6 @@ final class ReadsTogether<Record: StoredRecord>: Sendable {
         var requestID: String
     }
 
-    enum Outcome: Sendable {
-        case found(Record)
-        case missing
-        /// The group failed: each read goes again alone, and meets its own answer.
-        case alone
-        /// A read alone in its group failed: its error.
-        case failed(any Error)
-    }
-
     /// What a group's read depends on: the key's whole identity (tenant, organisation and
     /// scopes with it) and whether free text is read, so every read in a group sees exactly
     /// what it would see alone.
@@ -140,7 +131,7 @@ final class ReadsTogether<Record: StoredRecord>: Sendable {
 
     /// The reads' audit rows name this resource.
     let resource: AuditResource
-    private let coalescer: Coalescer<GroupKey, Wanted, Outcome>
+    private let coalescer: Coalescer<GroupKey, Wanted, TogetherOutcome<Record?>>
 
     init(audited resource: AuditResource, maxInFlight: Int = 2, maxGroup: Int = 100) {
         self.resource = resource
@@ -158,14 +149,13 @@ final class ReadsTogether<Record: StoredRecord>: Sendable {
                     guard wanted.count > 1 else { return [try await table.read(wanted[0].id, on: tx, includeFreeText: includeFreeText, audited: resource)] }
                     return try await table.readAll(wanted, on: tx, includeFreeText: includeFreeText, audited: resource)
                 }
-                return records.map { $0.map(Outcome.found) ?? .missing }
+                return records.map(TogetherOutcome.done)
             } catch {
-                return GroupFailure.outcomes(of: error, count: wanted.count, failed: Outcome.failed, alone: .alone)
+                return TogetherOutcome.afterFailure(error, count: wanted.count)
             }
         }
         switch outcome {
-        case .found(let record): return record
-        case .missing: return nil
+        case .done(let record): return record
         case .failed(let error): throw error
         case .alone:
             return try await context.readTransaction { tx in try await table.read(id, on: tx, includeFreeText: includeFreeText, audited: resource) }
@@ -173,16 +163,26 @@ final class ReadsTogether<Record: StoredRecord>: Sendable {
     }
 }
 
-/// What the requests of a group that failed are answered. A failure caused by the requests
-/// (a statement refused, a deadlock, a lock waited on too long) undid the whole group: each
-/// goes again alone and meets its own answer. A group alone, or one that never reached
-/// PostgreSQL (no connection came free in time), fails with its error: sending each request
-/// again alone would only add a hundred callers to a pool that is already full.
-enum GroupFailure {
-    static func outcomes<Outcome>(of error: any Error, count: Int, failed: (any Error) -> Outcome, alone: Outcome) -> [Outcome] {
+/// What became of one request of a group (`Coalescer`): its value (a record, or nil where the
+/// area says so: not found, a natural key already taken); `alone` when it must go again on its
+/// own; or the error that failed it.
+enum TogetherOutcome<Value: Sendable>: Sendable {
+    case done(Value)
+    /// Its group failed, undoing everything in it (or the area held it back): it goes again on
+    /// its own, and meets its own answer.
+    case alone
+    case failed(any Error)
+
+    /// What the `count` requests of a group that failed with `error` are answered. A failure
+    /// caused by the requests (a statement refused, a deadlock, a lock waited on too long)
+    /// undid the whole group: each goes again alone and meets its own answer. A group alone,
+    /// or one that never reached PostgreSQL (no connection came free in time), fails with its
+    /// error: sending each request again alone would only add a hundred callers to a pool that
+    /// is already full.
+    static func afterFailure(_ error: any Error, count: Int) -> [TogetherOutcome] {
         if count == 1 || (error as? PostgresError)?.kind == .poolTimeout {
-            return Array(repeating: failed(error), count: count)
+            return Array(repeating: .failed(error), count: count)
         }
-        return Array(repeating: alone, count: count)
+        return Array(repeating: .alone, count: count)
     }
 }

@@ -12,7 +12,7 @@ struct FeedbackRoutes {
     /// Single POSTs of one key that arrive while two groups of its are being written wait, and
     /// are then written together, up to 100 at a time: one statement, one commit
     /// (`createTogether`; see `Coalescer`).
-    let creates: Coalescer<Principal.Identity, FeedbackStore.Insert, TogetherOutcome>
+    let creates: Coalescer<Principal.Identity, FeedbackStore.Insert, TogetherOutcome<FeedbackRecord?>>
     /// Reads by id of one key likewise (`ReadsTogether`).
     let reads: ReadsTogether<FeedbackRecord>
 
@@ -53,8 +53,8 @@ struct FeedbackRoutes {
             switch await creates.submit(insert, key: principal.identity, { inserts in
                 await Self.createTogether(inserts, in: context, includeFreeText: includeFreeText)
             }) {
-            case .created(let record): return Self.answer(record, status: .created, request: request)
-            case .taken: return Self.answer(try await Self.settle(feedback, context, includeFreeText: includeFreeText), status: .ok, request: request)
+            case .done(let record?): return Self.answer(record, status: .created, request: request)
+            case .done(nil): return Self.answer(try await Self.settle(feedback, context, includeFreeText: includeFreeText), status: .ok, request: request)
             case .failed(let error): throw error
             case .alone: break
             }
@@ -79,18 +79,6 @@ struct FeedbackRoutes {
         return Self.answer(try await Self.settle(attempt.feedback, context, includeFreeText: includeFreeText), status: .ok, request: request)
     }
 
-    /// What became of a POST written with others of its key (`creates`).
-    enum TogetherOutcome: Sendable {
-        case created(FeedbackRecord)
-        /// Its natural key was already taken: a retry, or a conflict (`settle`).
-        case taken
-        /// Its group failed, undoing every record in it, or repeated its natural key: it goes
-        /// again on its own, and meets its own answer.
-        case alone
-        /// A POST that was alone in its group failed: its error.
-        case failed(any Error)
-    }
-
     /// Single POSTs of one key that came together: the first with each natural key are stored
     /// by one statement in one transaction, with their alerts and audit rows (a group of one as
     /// `FeedbackStore.create` stores it); a later one with the same key waits for that commit
@@ -98,8 +86,11 @@ struct FeedbackRoutes {
     /// group that would wait more than a second for a row another transaction holds (its
     /// natural key, inserted there and not yet committed) gives up, and its requests go alone
     /// (`AccessContext.groupTransaction`).
-    static func createTogether(_ inserts: [FeedbackStore.Insert], in context: AccessContext, includeFreeText: Bool) async -> [TogetherOutcome] {
-        var outcomes = [TogetherOutcome](repeating: .alone, count: inserts.count)
+    /// Each is answered its record, nil where its natural key was taken (a retry, or a
+    /// conflict: `settle`), or `alone`.
+    static func createTogether(_ inserts: [FeedbackStore.Insert], in context: AccessContext,
+                               includeFreeText: Bool) async -> [TogetherOutcome<FeedbackRecord?>] {
+        var outcomes = [TogetherOutcome<FeedbackRecord?>](repeating: .alone, count: inserts.count)
         var keys = Set<[String]>()
         let group = inserts.indices.filter { keys.insert([inserts[$0].feedback.sourceSystem, inserts[$0].feedback.externalID]).inserted }
         do {
@@ -115,11 +106,11 @@ struct FeedbackRoutes {
                 }
             }
             for (position, index) in group.enumerated() {
-                outcomes[index] = records[position].map { .created($0) } ?? .taken
+                outcomes[index] = .done(records[position])
             }
             return outcomes
         } catch {
-            return GroupFailure.outcomes(of: error, count: inserts.count, failed: TogetherOutcome.failed, alone: .alone)
+            return TogetherOutcome.afterFailure(error, count: inserts.count)
         }
     }
 

@@ -119,7 +119,13 @@ final class CoalescerTests: XCTestCase {
     /// the request was alone anyway.
     func testAFailedGroupsRequestsGoAloneOnlyWhenThatCanHelp() {
         func kinds(_ error: any Error, count: Int) -> [String] {
-            GroupFailure.outcomes(of: error, count: count, failed: { _ in "failed" }, alone: "alone")
+            TogetherOutcome<Int>.afterFailure(error, count: count).map { outcome in
+                switch outcome {
+                case .done: "done"
+                case .alone: "alone"
+                case .failed: "failed"
+                }
+            }
         }
         let refused = PostgresError(kind: .query, sqlState: "55P03", message: "canceling statement due to lock timeout")
         let full = PostgresError(kind: .poolTimeout, message: "no database connection became free within 2 seconds")

@@ -198,7 +198,7 @@ final class RequestsTogetherTests: CouncilTestCase {
         }
         await withCheckedContinuation { continuation in DispatchQueue.global().async { inserted.wait(); continuation.resume() } }
 
-        final class Outcome: Sendable { let answered = Mutex<[FeedbackRoutes.TogetherOutcome]?>(nil) }
+        final class Outcome: Sendable { let answered = Mutex<[TogetherOutcome<FeedbackRecord?>]?>(nil) }
         let outcome = Outcome()
         let group = Task {
             let outcomes = await FeedbackRoutes.createTogether(inserts, in: context, includeFreeText: false)
@@ -213,8 +213,8 @@ final class RequestsTogetherTests: CouncilTestCase {
         let kinds = try XCTUnwrap(answered, "the group waited for the held row").map { outcome -> String in
             switch outcome {
             case .alone: "alone"
-            case .created: "created"
-            case .taken: "taken"
+            case .done(.some): "created"
+            case .done(.none): "taken"
             case .failed(let error): "failed: \(error)"
             }
         }
